@@ -1,6 +1,7 @@
 // Lint rules: type-aware TypeScript checks, plus the two rules a network tool needs most:
 // no unawaited promises (a forgotten punch or write), and no printing outside src/cli.
 import js from '@eslint/js';
+import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
@@ -9,6 +10,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
+      globals: globals.node,
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
     rules: {

@@ -13,6 +13,8 @@ export type Logger = (message: string) => void;
 export function logger(component: string): Logger {
   if (!enabled.has('*') && !enabled.has(component)) return () => {};
   return (message) => {
-    process.stderr.write(`[${new Date().toISOString()} rcpp2p:${component} ${process.pid}] ${message}\n`);
+    process.stderr.write(
+      `[${new Date().toISOString()} rcpp2p:${component} ${process.pid}] ${message}\n`,
+    );
   };
 }

@@ -27,7 +27,9 @@ const files = collect(root)
   });
 
 if (files.length === 0) {
-  console.error(`No test files matched ${filters.join(' ') || '(all)'} under ${root}. Run "npm run build" first.`);
+  console.error(
+    `No test files matched ${filters.join(' ') || '(all)'} under ${root}. Run "npm run build" first.`,
+  );
   process.exit(1);
 }
 
