@@ -25,6 +25,14 @@ export type ProgressEvent =
   | { type: 'link:secured'; peer: string; fingerprint: string; ms: number }
   // server side
   | { type: 'server:listening'; name: string; workDir: string }
+  | {
+      type: 'server:client-connected';
+      client: string;
+      path: PathKind;
+      reason: string;
+      remote: string;
+    }
+  | { type: 'server:client-failed'; client: string; message: string }
   | { type: 'server:request'; client: string; op: string; detail: string }
   | { type: 'server:session-ended'; client: string; message?: string }
   | { type: 'server:refused'; client: string; message: string }

@@ -1,0 +1,157 @@
+// Length-prefixed frames, sans-IO: `type:u8 | length:u32 BE | payload`.
+// Type 1 carries a control message (UTF-8 JSON), type 2 raw file bytes. Both are capped at
+// MAX_FRAME_PAYLOAD, checked from the header before a single payload byte is buffered.
+//
+// FrameDecoder is fed whatever chunks the transport delivers and returns the complete frames.
+// States: `header` (collecting up to 5 header bytes) -> `payload` (collecting one frame's payload
+// into a buffer of exactly its size) -> `header` ...; a bad header -> `failed`, which is terminal.
+// A frame lying inside one chunk is returned as a slice of that chunk (no copy); a frame spanning
+// chunks is copied once into its own buffer, so the work is linear whatever the chunking.
+//
+// Errors: push() throws the RcppError (PROTOCOL_ERROR for an unknown type, FRAME_TOO_LARGE for a
+// length over the cap). When good frames preceded the bad header in the same chunk, push() returns
+// them and the error is thrown by the next push(); `failure` tells a caller at once.
+
+import { RcppError } from '../errors.js';
+import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD } from './limits.js';
+
+export const FRAME_CONTROL = 1;
+export const FRAME_DATA = 2;
+
+export type FrameKind = 'control' | 'data';
+export interface Frame {
+  kind: FrameKind;
+  payload: Buffer;
+}
+
+type DecoderState =
+  | { s: 'header'; filled: number }
+  | { s: 'payload'; kind: FrameKind; buf: Buffer; filled: number }
+  | { s: 'failed'; error: RcppError };
+
+export class FrameDecoder {
+  private state: DecoderState = { s: 'header', filled: 0 };
+  private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
+  private readonly maxPayload: number;
+
+  constructor(opts: { maxPayload?: number } = {}) {
+    this.maxPayload = opts.maxPayload ?? MAX_FRAME_PAYLOAD;
+  }
+
+  /** Bytes held for a frame that is not complete yet (part of a header or of a payload). */
+  get pendingBytes(): number {
+    return this.state.s === 'failed' ? 0 : this.state.filled;
+  }
+
+  /** The error that stopped this decoder, if any. */
+  get failure(): RcppError | undefined {
+    return this.state.s === 'failed' ? this.state.error : undefined;
+  }
+
+  /** Feeds bytes; returns every frame they complete, in order. */
+  push(chunk: Buffer): Frame[] {
+    const before = this.failure;
+    if (before) throw before;
+    const frames: Frame[] = [];
+    let at = 0;
+    while (at < chunk.length) {
+      const st = this.state;
+      if (st.s === 'failed') break;
+      if (st.s === 'payload') {
+        const n = Math.min(st.buf.length - st.filled, chunk.length - at);
+        chunk.copy(st.buf, st.filled, at, at + n);
+        st.filled += n;
+        at += n;
+        if (st.filled === st.buf.length) {
+          frames.push({ kind: st.kind, payload: st.buf });
+          this.state = { s: 'header', filled: 0 };
+        }
+        continue;
+      }
+      let type: number;
+      let length: number;
+      if (st.filled === 0 && chunk.length - at >= FRAME_HEADER_BYTES) {
+        // Fast path: a whole header inside this chunk.
+        type = chunk[at]!;
+        length = chunk.readUInt32BE(at + 1);
+        at += FRAME_HEADER_BYTES;
+      } else {
+        const n = Math.min(FRAME_HEADER_BYTES - st.filled, chunk.length - at);
+        chunk.copy(this.header, st.filled, at, at + n);
+        st.filled += n;
+        at += n;
+        if (st.filled < FRAME_HEADER_BYTES) break;
+        type = this.header[0]!;
+        length = this.header.readUInt32BE(1);
+      }
+      const kind = this.check(type, length);
+      if (kind === undefined) break;
+      if (chunk.length - at >= length) {
+        frames.push({ kind, payload: chunk.subarray(at, at + length) });
+        at += length;
+        this.state = { s: 'header', filled: 0 };
+      } else {
+        // allocUnsafeSlow: the buffer owns its memory (not a slice of Node's shared pool).
+        const buf = Buffer.allocUnsafeSlow(length);
+        const n = chunk.copy(buf, 0, at);
+        at += n;
+        this.state = { s: 'payload', kind, buf, filled: n };
+      }
+    }
+    const end = this.state;
+    if (end.s === 'failed' && frames.length === 0) throw end.error;
+    return frames;
+  }
+
+  private check(type: number, length: number): FrameKind | undefined {
+    let error: RcppError | undefined;
+    if (type !== FRAME_CONTROL && type !== FRAME_DATA) {
+      error = new RcppError(
+        'PROTOCOL_ERROR',
+        `The peer sent a frame of unknown type ${type}; it does not speak the rcpp2p transfer protocol.`,
+      );
+    } else if (length > this.maxPayload) {
+      error = new RcppError(
+        'FRAME_TOO_LARGE',
+        `The peer announced a frame of ${length} bytes; the limit is ${this.maxPayload}.`,
+      );
+    }
+    if (error) {
+      this.state = { s: 'failed', error };
+      return undefined;
+    }
+    return type === FRAME_CONTROL ? 'control' : 'data';
+  }
+}
+
+function header(type: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(FRAME_HEADER_BYTES);
+  buf[0] = type;
+  buf.writeUInt32BE(length, 1);
+  return buf;
+}
+
+/** Encodes a control message (a JSON object with a string `t`) as one frame. */
+export function encodeControl<T extends { t: string }>(msg: T): Buffer {
+  const json = Buffer.from(JSON.stringify(msg), 'utf8');
+  if (json.length > MAX_FRAME_PAYLOAD) {
+    throw new RcppError(
+      'FRAME_TOO_LARGE',
+      `A ${msg.t} message of ${json.length} bytes does not fit in one frame (limit ${MAX_FRAME_PAYLOAD}).`,
+    );
+  }
+  return Buffer.concat([header(FRAME_CONTROL, json.length), json]);
+}
+
+/** The 5-byte header of a data frame; the payload is written after it unchanged (no copy). */
+export function encodeDataHeader(length: number): Buffer {
+  if (!Number.isInteger(length) || length < 0 || length > MAX_FRAME_PAYLOAD) {
+    throw new RcppError('INTERNAL', `A data frame of ${length} bytes cannot be encoded.`);
+  }
+  return header(FRAME_DATA, length);
+}
+
+/** Size in bytes of a value once JSON-encoded; used to split long messages into parts. */
+export function encodedSize(value: unknown): number {
+  return Buffer.byteLength(JSON.stringify(value), 'utf8');
+}

@@ -1,0 +1,279 @@
+// One client connection on the file server, from hello to bye.
+//
+//   await-hello --hello(v ok)--> ready --list/get/put--> busy (one command) --done--> ready
+//   ready --bye--> closed;  any state --peer misbehaves / idle / shutdown--> error {code} sent, closed
+//
+// Commands run one at a time. A refused list (missing path...) is answered with `error` and the
+// session goes on; anything that breaks the protocol, an idle peer (TIMEOUT) or a shutdown (ABORTED)
+// ends the session with `error {code, message}`. Nothing a peer sends makes serve() throw.
+
+import { isRcppError, RcppError } from '../errors.js';
+import type { OnProgress } from '../progress.js';
+import {
+  MAX_FILES_PER_COMMAND,
+  MAX_LISTING_ENTRIES,
+  MAX_MANIFEST_BYTES,
+  PROTOCOL_VERSION,
+} from '../protocol/limits.js';
+import type { ListingEntry, Message, MessageOf } from '../protocol/messages.js';
+import { packParts } from '../protocol/parts.js';
+import { prepareAll, readAccept, releaseAll, sendAccept } from './accept.js';
+import { heartbeatMs, type FrameChannel } from './channel.js';
+import { manifestForGet } from './manifest.js';
+import { quote } from '../protocol/text.js';
+import type { Prepared, ReceiveSpec } from './receive-file.js';
+import { checkRelativePath, SafeRoot } from './safe-path.js';
+import type { SendHooks } from './send-file.js';
+import { receiveFiles, sendFiles } from './stream-files.js';
+import { walkTree } from './walk.js';
+
+export interface SessionContext {
+  workDir: string;
+  serverName: string;
+  idleTimeoutMs: number;
+  onProgress: OnProgress;
+  hooks?: SendHooks;
+}
+
+export class ServerSession {
+  private readonly stopper = new AbortController();
+  private heartbeat = 5000;
+
+  constructor(
+    private readonly ch: FrameChannel,
+    private readonly client: string,
+    private readonly ctx: SessionContext,
+  ) {}
+
+  stop(reason: RcppError): void {
+    this.stopper.abort(reason);
+  }
+
+  async run(outer?: AbortSignal): Promise<void> {
+    const signal = outer ? AbortSignal.any([outer, this.stopper.signal]) : this.stopper.signal;
+    const ch = this.ch;
+    let message: string | undefined;
+    try {
+      await this.handshake(signal);
+      for (;;) {
+        const msg = await ch.readMessage(signal);
+        if (msg.t === 'bye') break;
+        ch.startHeartbeat(this.heartbeat);
+        try {
+          await this.dispatch(msg, signal);
+        } finally {
+          ch.stopHeartbeat();
+        }
+      }
+      await ch.end();
+    } catch (err) {
+      const e = isRcppError(err)
+        ? err
+        : new RcppError('INTERNAL', `The file server failed: ${String(err)}`);
+      message = e.message;
+      if (e.code !== 'CONNECTION_LOST' && ch.writable) {
+        ch.send({ t: 'error', code: e.code, message: e.message });
+        await ch.end();
+      } else {
+        ch.destroy();
+      }
+    } finally {
+      this.ctx.onProgress({
+        type: 'server:session-ended',
+        client: this.client,
+        ...(message ? { message } : {}),
+      });
+    }
+  }
+
+  private async handshake(signal: AbortSignal): Promise<void> {
+    const msg = await this.ch.readMessage(signal);
+    if (msg.t !== 'hello') {
+      throw new RcppError('PROTOCOL_ERROR', `The client sent ${msg.t} before hello.`);
+    }
+    this.heartbeat = heartbeatMs(msg.idleMs);
+    this.ch.send({
+      t: 'welcome',
+      v: PROTOCOL_VERSION,
+      server: this.ctx.serverName,
+      features: [],
+      idleMs: this.ctx.idleTimeoutMs,
+    });
+  }
+
+  private async dispatch(msg: Message, signal: AbortSignal): Promise<void> {
+    switch (msg.t) {
+      case 'list':
+        return this.list(msg, signal);
+      case 'get':
+        return this.get(msg, signal);
+      case 'put':
+        return this.put(msg, signal);
+      default:
+        throw new RcppError(
+          'PROTOCOL_ERROR',
+          `The client sent ${msg.t} where a command (list, get, put or bye) was expected.`,
+        );
+    }
+  }
+
+  private request(op: string, detail: string): void {
+    this.ctx.onProgress({ type: 'server:request', client: this.client, op, detail });
+  }
+
+  private async list(msg: MessageOf<'list'>, signal: AbortSignal): Promise<void> {
+    this.request('list', msg.path || '.');
+    let entries: ListingEntry[];
+    let truncated = false;
+    try {
+      const root = await SafeRoot.open(this.ctx.workDir);
+      const res = await root.resolveExisting(msg.path, { allowRoot: true });
+      if (res.kind === 'file') {
+        entries = [
+          { path: msg.path, kind: 'file', size: res.stats.size, mtimeMs: res.stats.mtimeMs },
+        ];
+      } else {
+        const rel = checkRelativePath(msg.path, { allowRoot: true }).join('/');
+        const w = await walkTree(res.abs, rel, {
+          root,
+          recursive: msg.recursive,
+          maxEntries: MAX_LISTING_ENTRIES,
+          signal,
+        });
+        truncated = w.truncated;
+        entries = [
+          ...w.dirs.map((d): ListingEntry => ({
+            path: d.rel,
+            kind: 'dir',
+            size: 0,
+            mtimeMs: d.mtimeMs,
+          })),
+          ...w.files.map((f): ListingEntry => ({
+            path: f.rel,
+            kind: 'file',
+            size: f.size,
+            mtimeMs: f.mtimeMs,
+          })),
+        ].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+      }
+    } catch (err) {
+      if (!isRcppError(err) || err.code === 'ABORTED' || err.code === 'TIMEOUT') throw err;
+      this.ch.send({ t: 'error', code: err.code, message: err.message });
+      return;
+    }
+    const parts = packParts({ entries });
+    parts.forEach((p, n) => {
+      const last = n === parts.length - 1;
+      this.ch.send({ t: 'listing', entries: p.entries, last, truncated: last && truncated });
+    });
+    await this.ch.flush(signal);
+  }
+
+  private async get(msg: MessageOf<'get'>, signal: AbortSignal): Promise<void> {
+    this.request('get', msg.paths.join(', '));
+    const root = await SafeRoot.open(this.ctx.workDir);
+    const m = await manifestForGet(root, msg.paths, signal);
+    const wire = {
+      files: m.files.map(({ i, root: r, path, size, mtimeMs }) => ({
+        i,
+        root: r,
+        path,
+        size,
+        mtimeMs,
+      })),
+      dirs: m.dirs.map(({ root: r, path, mtimeMs }) => ({ root: r, path, mtimeMs })),
+      problems: m.problems.map(({ root: r, path, code, message }) => ({
+        root: r,
+        path,
+        code,
+        message,
+      })),
+    };
+    const parts = packParts(wire);
+    parts.forEach((p, n) => this.ch.send({ t: 'manifest', ...p, last: n === parts.length - 1 }));
+    const accepted = await readAccept(this.ch, (i) => i < m.files.length, signal);
+    const files = accepted.files.map((a) => {
+      const f = m.files[a.i]!;
+      return {
+        spec: { i: f.i, abs: f.abs, shown: f.path, size: f.size, mtimeMs: f.mtimeMs },
+        ...(a.resume ? { resume: a.resume } : {}),
+      };
+    });
+    await sendFiles(this.ch, files, {
+      signal,
+      ...(this.ctx.hooks ? { hooks: this.ctx.hooks } : {}),
+    });
+  }
+
+  /** Receives a put: each part is prepared and accepted as it arrives, then the files stream in. */
+  private async put(first: MessageOf<'put'>, signal: AbortSignal): Promise<void> {
+    const root = await SafeRoot.open(this.ctx.workDir);
+    const prepared = new Map<number, Prepared>();
+    const dirTimes: { abs: string; mtimeMs: number }[] = [];
+    const paths = new Set<string>();
+    let count = 0;
+    let bytes = 0;
+    let msg = first;
+    this.request('put', describePut(first));
+    try {
+      for (;;) {
+        const specs: (ReceiveSpec | { i: number; refusal: RcppError })[] = [];
+        for (const f of msg.files) {
+          if (f.i !== count++)
+            throw new RcppError('PROTOCOL_ERROR', 'The client numbered its files out of order.');
+          bytes += f.path.length + 64;
+          const duplicate = paths.has(f.path);
+          paths.add(f.path);
+          specs.push(
+            duplicate
+              ? {
+                  i: f.i,
+                  refusal: new RcppError(
+                    'PATH_REFUSED',
+                    `${quote(f.path)} is listed twice in one put.`,
+                  ),
+                }
+              : { i: f.i, rel: f.path, shown: f.path, size: f.size, mtimeMs: f.mtimeMs },
+          );
+        }
+        if (count > MAX_FILES_PER_COMMAND || bytes > MAX_MANIFEST_BYTES) {
+          throw new RcppError(
+            'PROTOCOL_ERROR',
+            `The client offered more files than one command may move (${MAX_FILES_PER_COMMAND}).`,
+          );
+        }
+        for (const d of msg.dirs) {
+          try {
+            dirTimes.push({
+              abs: await root.ensureDir(checkRelativePath(d.path), d.path),
+              mtimeMs: d.mtimeMs,
+            });
+          } catch {
+            // A refused folder: the files inside it are refused one by one with the reason.
+          }
+        }
+        const part = await prepareAll(root, specs, first.force, signal);
+        for (const [i, p] of part.prepared) prepared.set(i, p);
+        sendAccept(this.ch, part.accept, part.refused, msg.last);
+        if (msg.last) break;
+        const next = await this.ch.readMessage(signal);
+        if (next.t !== 'put')
+          throw new RcppError(
+            'PROTOCOL_ERROR',
+            `The client sent ${next.t} in the middle of a put.`,
+          );
+        msg = next;
+      }
+    } catch (err) {
+      await releaseAll(prepared);
+      throw err;
+    }
+    await receiveFiles(this.ch, prepared, { signal, dirTimes });
+  }
+}
+
+function describePut(msg: MessageOf<'put'>): string {
+  const first = msg.files[0]?.path ?? msg.dirs[0]?.path ?? '';
+  const more = msg.last ? msg.files.length - 1 : 1;
+  return more > 0 ? `${first} and more` : first;
+}

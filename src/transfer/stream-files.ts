@@ -1,0 +1,287 @@
+// The streaming phase, shared by get (server sends, client receives) and put (the reverse).
+// It starts once the receiver has accepted files and runs without a round trip per file:
+//
+//   sender:   for each accepted file: file {i, offset}, data..., file-end {i, sha256}
+//             (or file-error {i} when reading it fails); then done
+//   receiver: file-ok {i} once a file is verified and in place, file-error {i} when it fails (at any
+//             time: the sender then stops sending that file if it still is); after the sender's done
+//             and the last commit: done
+//
+// The sender ends when it has the receiver's done; every file then has exactly one outcome.
+// Commits (verify, fsync, rename) run beside the receive loop, at most MAX_COMMITS at once, so the
+// next file arrives while the previous one is flushed to disk.
+
+import { utimes } from 'node:fs/promises';
+import { isRcppError, RcppError } from '../errors.js';
+import type { Message, ResumeInfo } from '../protocol/messages.js';
+import { isResumeOffset } from '../protocol/resume.js';
+import { quote } from '../protocol/text.js';
+import type { FrameChannel } from './channel.js';
+import { FileSink, syncDirs, type Prepared } from './receive-file.js';
+import { sendFile, type SendHooks, type SendSpec } from './send-file.js';
+
+const MAX_COMMITS = 8;
+
+export type FileOutcome =
+  | { ok: true; sha256: string; resumedBytes: number; transferMs: number }
+  | { ok: false; error: RcppError };
+
+/** Per-file notifications (the client turns them into progress events). */
+export interface FileEvents {
+  start?(i: number, offset: number): void;
+  bytes?(i: number, done: number): void;
+  done?(i: number, sha256: string): void;
+  failed?(i: number, error: RcppError): void;
+}
+
+function protocolError(sentence: string): RcppError {
+  return new RcppError('PROTOCOL_ERROR', sentence);
+}
+
+function peerError(msg: { code: RcppError['code']; message: string }): RcppError {
+  return new RcppError(msg.code, msg.message);
+}
+
+export async function sendFiles(
+  ch: FrameChannel,
+  files: { spec: SendSpec; resume?: ResumeInfo }[],
+  opts: { signal?: AbortSignal; events?: FileEvents; hooks?: SendHooks },
+): Promise<Map<number, FileOutcome>> {
+  const outcomes = new Map<number, FileOutcome>();
+  const pending = new Map<number, { sha256: string; offset: number; started: number }>();
+  const known = new Set(files.map((f) => f.spec.i));
+  const ev = opts.events ?? {};
+
+  const record = (i: number, outcome: FileOutcome): void => {
+    if (outcomes.has(i)) return;
+    outcomes.set(i, outcome);
+    if (outcome.ok) ev.done?.(i, outcome.sha256);
+    else ev.failed?.(i, outcome.error);
+  };
+  const handle = (msg: Message): void => {
+    if (msg.t === 'error') throw peerError(msg);
+    if ((msg.t !== 'file-ok' && msg.t !== 'file-error') || !known.has(msg.i)) {
+      throw protocolError(`${ch.peer} sent ${msg.t} while files were being sent.`);
+    }
+    if (msg.t === 'file-error') {
+      record(msg.i, { ok: false, error: peerError(msg) });
+      return;
+    }
+    const sent = pending.get(msg.i);
+    if (!sent) throw protocolError(`${ch.peer} confirmed a file that was not sent.`);
+    record(msg.i, {
+      ok: true,
+      sha256: sent.sha256,
+      resumedBytes: sent.offset,
+      transferMs: Date.now() - sent.started,
+    });
+  };
+  const drainPeer = (): void => {
+    for (let item = ch.poll(); item; item = ch.poll()) {
+      if (item.kind === 'data') throw protocolError(`${ch.peer} sent file data while receiving.`);
+      handle(item.msg);
+    }
+  };
+
+  for (const { spec, resume } of files) {
+    drainPeer();
+    if (outcomes.has(spec.i)) continue; // the receiver gave up on it already
+    const started = Date.now();
+    const outcome = await sendFile(ch, spec, resume, {
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.hooks ? { hooks: opts.hooks } : {}),
+      onStart: (offset) => ev.start?.(spec.i, offset),
+      onBytes: (n) => ev.bytes?.(spec.i, n),
+      peerStopped: () => {
+        drainPeer();
+        return outcomes.has(spec.i);
+      },
+    });
+    if (outcome.kind === 'sent') {
+      pending.set(spec.i, { sha256: outcome.sha256, offset: outcome.offset, started });
+    } else if (outcome.kind === 'failed') {
+      ch.send({
+        t: 'file-error',
+        i: spec.i,
+        code: outcome.error.code,
+        message: outcome.error.message,
+      });
+      record(spec.i, { ok: false, error: outcome.error });
+    }
+  }
+  ch.send({ t: 'done' });
+  await ch.flush(opts.signal);
+  for (;;) {
+    const msg = await ch.readMessage(opts.signal);
+    if (msg.t === 'done') break;
+    handle(msg);
+  }
+  for (const { spec } of files) {
+    if (!outcomes.has(spec.i)) {
+      record(spec.i, {
+        ok: false,
+        error: protocolError(`${ch.peer} never confirmed ${quote(spec.shown)}.`),
+      });
+    }
+  }
+  return outcomes;
+}
+
+interface Current {
+  i: number;
+  sink: FileSink | undefined;
+  /** Data bytes the sender may still send for this file. */
+  left: number;
+}
+
+export async function receiveFiles(
+  ch: FrameChannel,
+  prepared: Map<number, Prepared>,
+  opts: {
+    signal?: AbortSignal;
+    events?: FileEvents;
+    dirTimes?: { abs: string; mtimeMs: number }[];
+  },
+): Promise<Map<number, FileOutcome>> {
+  const outcomes = new Map<number, FileOutcome>();
+  const started = new Set<number>();
+  const commits = new Set<Promise<void>>();
+  const dirty = new Set<string>();
+  const ev = opts.events ?? {};
+  let cur: Current | undefined;
+
+  const fail = (i: number, error: RcppError, tellSender: boolean): void => {
+    if (outcomes.has(i)) return;
+    outcomes.set(i, { ok: false, error });
+    ev.failed?.(i, error);
+    if (tellSender && ch.writable)
+      ch.send({ t: 'file-error', i, code: error.code, message: error.message });
+  };
+  const commit = (sink: FileSink, sha256: string, i: number, t0: number): Promise<void> =>
+    sink
+      .commit(sha256)
+      .then(
+        (digest) => {
+          dirty.add(sink.prepared.dir);
+          outcomes.set(i, {
+            ok: true,
+            sha256: digest,
+            resumedBytes: sink.offset,
+            transferMs: Date.now() - t0,
+          });
+          ev.done?.(i, digest);
+          if (ch.writable) ch.send({ t: 'file-ok', i });
+        },
+        (err: unknown) => fail(i, asRcpp(err), true),
+      )
+      .finally(() => sink.prepared.lock.release());
+  const t0s = new Map<number, number>();
+
+  try {
+    for (;;) {
+      const item = await ch.read(opts.signal);
+      if (item.kind === 'data') {
+        if (!cur) throw protocolError(`${ch.peer} sent file data outside a file.`);
+        const n = item.payload.length;
+        if (n > cur.left) throw protocolError(`${ch.peer} sent more bytes than the file has.`);
+        cur.left -= n;
+        if (!cur.sink) continue; // a file we gave up on: drop its bytes
+        await cur.sink.write(item.payload);
+        const error = cur.sink.error;
+        if (error) {
+          await cur.sink.abandon(true);
+          await cur.sink.prepared.lock.release();
+          cur.sink = undefined;
+          fail(cur.i, error, true);
+        } else {
+          ev.bytes?.(cur.i, cur.sink.received);
+        }
+        continue;
+      }
+      const msg = item.msg;
+      if (msg.t === 'done') {
+        if (cur?.sink) throw protocolError(`${ch.peer} finished in the middle of a file.`);
+        break;
+      }
+      if (msg.t === 'error') throw peerError(msg);
+      if (msg.t === 'file') {
+        if (cur?.sink)
+          throw protocolError(`${ch.peer} started a file before ending the previous one.`);
+        const p = prepared.get(msg.i);
+        if (!p || started.has(msg.i))
+          throw protocolError(`${ch.peer} sent a file that was not accepted.`);
+        if (msg.offset > p.spec.size || !isResumeOffset(msg.offset, p.partialState?.info)) {
+          throw protocolError(
+            `${ch.peer} asked to continue ${quote(p.spec.shown)} from an offset it cannot use.`,
+          );
+        }
+        started.add(msg.i);
+        cur = { i: msg.i, sink: undefined, left: p.spec.size - msg.offset };
+        t0s.set(msg.i, Date.now());
+        try {
+          cur.sink = await FileSink.open(p, msg.offset, opts.signal);
+          ev.start?.(msg.i, msg.offset);
+        } catch (err) {
+          await p.lock.release();
+          fail(msg.i, asRcpp(err), true);
+        }
+        continue;
+      }
+      if (msg.t === 'file-end') {
+        if (!cur || cur.i !== msg.i)
+          throw protocolError(`${ch.peer} ended a file it had not started.`);
+        if (cur.sink) {
+          const job = commit(cur.sink, msg.sha256, msg.i, t0s.get(msg.i) ?? Date.now());
+          commits.add(job);
+          void job.finally(() => commits.delete(job));
+          if (commits.size >= MAX_COMMITS) await Promise.race(commits);
+        }
+        cur = undefined;
+        continue;
+      }
+      if (msg.t === 'file-error') {
+        // The sender could not send this file (missing, changed, unreadable).
+        const p = prepared.get(msg.i);
+        if (!p) throw protocolError(`${ch.peer} reported on a file that was not accepted.`);
+        if (cur?.i === msg.i) {
+          if (cur.sink) await cur.sink.abandon(true);
+          cur = undefined;
+        }
+        await p.lock.release();
+        started.add(msg.i);
+        fail(msg.i, peerError(msg), false);
+        continue;
+      }
+      throw protocolError(`${ch.peer} sent ${msg.t} while sending files.`);
+    }
+    await Promise.all(commits);
+    for (const [i, p] of prepared) {
+      if (!started.has(i))
+        fail(i, protocolError(`${ch.peer} never sent ${quote(p.spec.shown)}.`), false);
+    }
+    await setDirTimes(opts.dirTimes ?? [], dirty);
+    await syncDirs(dirty);
+    ch.send({ t: 'done' });
+    return outcomes;
+  } finally {
+    if (cur?.sink) await cur.sink.abandon(true);
+    await Promise.allSettled(commits);
+    await Promise.all([...prepared.values()].map((p) => p.lock.release()));
+  }
+}
+
+async function setDirTimes(
+  dirs: { abs: string; mtimeMs: number }[],
+  dirty: Set<string>,
+): Promise<void> {
+  // Deepest first, so setting a child's time does not disturb its parent's afterwards.
+  const sorted = [...dirs].sort((a, b) => b.abs.length - a.abs.length);
+  for (const d of sorted) {
+    await utimes(d.abs, Date.now() / 1000, d.mtimeMs / 1000).catch(() => {});
+    dirty.add(d.abs);
+  }
+}
+
+function asRcpp(err: unknown): RcppError {
+  return isRcppError(err) ? err : new RcppError('IO_ERROR', (err as Error)?.message ?? String(err));
+}

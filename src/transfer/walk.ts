@@ -1,0 +1,166 @@
+// Walking a folder tree: for a listing, for the files of a get (server) or of a put (client).
+// Names that cannot travel (control characters, backslashes, too long...) become problems, rcpp2p's
+// own partial and lock files are skipped, symlinks are followed only when they resolve to a regular
+// file or folder (inside the root when one is given), and a folder reached twice through links is
+// walked once. The walk is iterative (no recursion depth limit) and sorted, so results are stable.
+
+import type { Dirent } from 'node:fs';
+import { readdir, realpath, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { abortError, fsError, isRcppError, RcppError } from '../errors.js';
+import { MAX_PATH_BYTES } from '../protocol/limits.js';
+import { quote } from '../protocol/text.js';
+import { isInternalName, nameProblem, type SafeRoot } from './safe-path.js';
+
+export interface WalkFile {
+  rel: string;
+  abs: string;
+  size: number;
+  mtimeMs: number;
+}
+export interface WalkDir {
+  rel: string;
+  abs: string;
+  mtimeMs: number;
+}
+export interface WalkProblem {
+  rel: string;
+  error: RcppError;
+}
+export interface WalkResult {
+  files: WalkFile[];
+  dirs: WalkDir[];
+  problems: WalkProblem[];
+  /** The walk stopped at maxEntries. */
+  truncated: boolean;
+}
+
+export interface WalkOptions {
+  /** Links must resolve inside this root (the server's working directory); none for local files. */
+  root?: SafeRoot;
+  recursive: boolean;
+  /** Stop after this many files and folders. */
+  maxEntries: number;
+  signal?: AbortSignal;
+}
+
+/** Walks the folder `abs`, naming entries `rel/name/...` ('' for the root itself). */
+export async function walkTree(abs: string, rel: string, opts: WalkOptions): Promise<WalkResult> {
+  const out: WalkResult = { files: [], dirs: [], problems: [], truncated: false };
+  const seen = new Set<string>();
+  const startStat = await stat(abs);
+  seen.add(`${startStat.dev}:${startStat.ino}`);
+  const stack: { abs: string; rel: string }[] = [{ abs, rel }];
+  while (stack.length > 0) {
+    if (opts.signal?.aborted) throw abortError(opts.signal);
+    const dir = stack.pop()!;
+    let entries: Dirent[];
+    try {
+      entries = await readdir(dir.abs, { withFileTypes: true });
+    } catch (err) {
+      out.problems.push({ rel: dir.rel, error: fsError(err, dir.rel || '.') });
+      continue;
+    }
+    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    const subdirs: { abs: string; rel: string }[] = [];
+    for (const ent of entries) {
+      if (isInternalName(ent.name)) continue;
+      const childRel = dir.rel ? `${dir.rel}/${ent.name}` : ent.name;
+      const tooLong = Buffer.byteLength(childRel, 'utf8') > MAX_PATH_BYTES;
+      const problem = tooLong ? `is longer than ${MAX_PATH_BYTES} bytes` : nameProblem(ent.name);
+      if (problem) {
+        out.problems.push({
+          rel: childRel,
+          error: new RcppError(
+            'PATH_REFUSED',
+            `The name ${quote(childRel)} ${problem}, so it cannot be sent.`,
+          ),
+        });
+        continue;
+      }
+      if (out.files.length + out.dirs.length >= opts.maxEntries) {
+        out.truncated = true;
+        return out;
+      }
+      try {
+        const found = await examine(join(dir.abs, ent.name), childRel, ent, opts.root);
+        if (found.kind === 'file') {
+          out.files.push({
+            rel: childRel,
+            abs: found.abs,
+            size: found.size,
+            mtimeMs: found.mtimeMs,
+          });
+          continue;
+        }
+        const key = `${found.dev}:${found.ino}`;
+        if (seen.has(key)) continue; // reached again through a link
+        seen.add(key);
+        out.dirs.push({ rel: childRel, abs: found.abs, mtimeMs: found.mtimeMs });
+        if (opts.recursive) subdirs.push({ abs: found.abs, rel: childRel });
+      } catch (err) {
+        out.problems.push({
+          rel: childRel,
+          error: isRcppError(err) ? err : fsError(err, childRel),
+        });
+      }
+    }
+    // Reverse onto the stack so folders are walked in name order.
+    for (let k = subdirs.length - 1; k >= 0; k--) stack.push(subdirs[k]!);
+  }
+  return out;
+}
+
+interface Found {
+  kind: 'file' | 'dir';
+  abs: string;
+  size: number;
+  mtimeMs: number;
+  dev: number;
+  ino: number;
+}
+
+async function examine(
+  abs: string,
+  rel: string,
+  ent: Dirent,
+  root: SafeRoot | undefined,
+): Promise<Found> {
+  let real = abs;
+  if (ent.isSymbolicLink()) {
+    if (root) {
+      const r = await root.resolveReal(rel, abs);
+      return {
+        kind: r.kind,
+        abs: r.abs,
+        size: r.stats.size,
+        mtimeMs: r.stats.mtimeMs,
+        dev: r.stats.dev,
+        ino: r.stats.ino,
+      };
+    }
+    real = await realpath(abs);
+  } else if (!ent.isFile() && !ent.isDirectory()) {
+    throw notRegular(rel);
+  }
+  const st = await stat(real);
+  if (st.isFile())
+    return {
+      kind: 'file',
+      abs: real,
+      size: st.size,
+      mtimeMs: st.mtimeMs,
+      dev: st.dev,
+      ino: st.ino,
+    };
+  if (st.isDirectory())
+    return { kind: 'dir', abs: real, size: 0, mtimeMs: st.mtimeMs, dev: st.dev, ino: st.ino };
+  throw notRegular(rel);
+}
+
+function notRegular(rel: string): RcppError {
+  return new RcppError(
+    'NOT_A_FILE',
+    `${quote(rel)} is not a regular file or folder (a device, pipe or socket).`,
+  );
+}

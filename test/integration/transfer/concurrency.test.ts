@@ -1,0 +1,138 @@
+// One server, many clients at once; session limits and the one-writer-per-file lock.
+import assert from 'node:assert/strict';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { acquireReceiveLock } from '../../../src/transfer/lock.js';
+import {
+  openClient,
+  randomFile,
+  sha256File,
+  startServer,
+  tempDir,
+  until,
+  type RunningServer,
+} from './helpers.js';
+
+const MiB = 1024 * 1024;
+
+describe('concurrency', () => {
+  let work: { path: string; cleanup: () => Promise<void> };
+  let local: { path: string; cleanup: () => Promise<void> };
+  let srv: RunningServer;
+
+  before(async () => {
+    work = await tempDir('conc-work');
+    local = await tempDir('conc-local');
+    srv = await startServer({ workDir: work.path, maxSessions: 9 });
+  });
+  after(async () => {
+    await srv.close();
+    await work.cleanup();
+    await local.cleanup();
+  });
+
+  it('8 clients at once, mixed get and put, all verified', async () => {
+    const shas = new Map<string, string>();
+    for (let n = 0; n < 8; n++) {
+      if (n % 2 === 0)
+        shas.set(
+          `server-${n}.bin`,
+          await randomFile(join(work.path, `server-${n}.bin`), 3 * MiB + n),
+        );
+      else
+        shas.set(
+          `client-${n}.bin`,
+          await randomFile(join(local.path, `src-${n}`, `client-${n}.bin`), 3 * MiB + n),
+        );
+    }
+    await mkdir(join(work.path, 'uploads'));
+    const jobs = Array.from({ length: 8 }, async (_, n) => {
+      const client = await openClient(srv.port, { clientName: `client${n}` });
+      try {
+        if (n % 2 === 0) {
+          const into = join(local.path, `dest-${n}`);
+          await mkdir(into);
+          const [r] = await client.get([`server-${n}.bin`], into);
+          assert.ok(r?.ok, JSON.stringify(r));
+          assert.equal(
+            await sha256File(join(into, `server-${n}.bin`)),
+            shas.get(`server-${n}.bin`),
+          );
+        } else {
+          const [r] = await client.put(
+            [join(local.path, `src-${n}`, `client-${n}.bin`)],
+            'uploads',
+          );
+          assert.ok(r?.ok, JSON.stringify(r));
+          assert.equal(
+            await sha256File(join(work.path, 'uploads', `client-${n}.bin`)),
+            shas.get(`client-${n}.bin`),
+          );
+        }
+      } finally {
+        await client.close();
+      }
+    });
+    await Promise.all(jobs);
+    assert.equal((await readdir(join(work.path, 'uploads'))).length, 4);
+  });
+
+  it('refuses connections beyond maxSessions with BUSY and a sentence, and serves again after', async () => {
+    await until(() => srv.server.activeSessions === 0, 5000, 'idle server');
+    const held = await Promise.all(Array.from({ length: 9 }, () => openClient(srv.port)));
+    await until(() => srv.server.activeSessions === 9, 5000, 'nine sessions');
+    await assert.rejects(openClient(srv.port), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'BUSY');
+      assert.match(err.message, /limit/);
+      return true;
+    });
+    await Promise.all(held.map((c) => c.close()));
+    await until(() => srv.server.activeSessions === 0, 5000, 'sessions to end');
+    const again = await openClient(srv.port);
+    assert.ok((await again.list('')).length > 0);
+    await again.close();
+  });
+
+  it('refuses a second writer of the same file with BUSY (in-process lock and lock file)', async () => {
+    await mkdir(join(local.path, 'lk'));
+    await writeFile(join(local.path, 'lk', 'locked.txt'), 'x');
+    await writeFile(join(local.path, 'lk', 'free.txt'), 'y');
+    const target = join(work.path, 'locked.txt');
+    const lock = await acquireReceiveLock(target, 'locked.txt');
+    try {
+      assert.ok((await readdir(work.path)).includes('locked.txt.rcpp2p-lock'));
+      await assert.rejects(
+        acquireReceiveLock(target, 'locked.txt'),
+        (err: Error & { code?: string }) => err.code === 'BUSY',
+      );
+      const client = await openClient(srv.port);
+      const [busy, free] = await client.put(
+        [join(local.path, 'lk', 'locked.txt'), join(local.path, 'lk', 'free.txt')],
+        '',
+      );
+      await client.close();
+      assert.ok(busy && !busy.ok && busy.error.code === 'BUSY', JSON.stringify(busy));
+      assert.ok(free?.ok, 'another file of the same command is not affected');
+    } finally {
+      await lock.release();
+    }
+    assert.ok(!(await readdir(work.path)).includes('locked.txt.rcpp2p-lock'));
+  });
+
+  it('takes over a stale lock file whose process is gone', async () => {
+    const target = join(work.path, 'stale.txt');
+    await writeFile(`${target}.rcpp2p-lock`, '999999999\n');
+    const lock = await acquireReceiveLock(target, 'stale.txt');
+    await lock.release();
+  });
+
+  it('respects a lock file held by another live process', async () => {
+    const target = join(work.path, 'other.txt');
+    await writeFile(`${target}.rcpp2p-lock`, `${process.ppid}\n`);
+    await assert.rejects(
+      acquireReceiveLock(target, 'other.txt'),
+      (err: Error & { code?: string }) => err.code === 'BUSY',
+    );
+  });
+});

@@ -1,0 +1,215 @@
+// Fixtures for the transfer integration tests: temp folders, a FileServer on 127.0.0.1 port 0,
+// clients over plain TCP, random files, and a proxy that counts control messages in each direction,
+// can add latency, and can cut the connection after N bytes.
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { ProgressEvent } from '../../../src/progress.js';
+import { FrameDecoder } from '../../../src/protocol/frames.js';
+import { decodeMessage } from '../../../src/protocol/messages.js';
+import { FileClient, type OpenOptions } from '../../../src/transfer/file-client.js';
+import { FileServer, type FileServerOptions } from '../../../src/transfer/file-server.js';
+
+export async function tempDir(
+  label: string,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  const path = await mkdtemp(join(tmpdir(), `rcpp2p-${label}-`));
+  return { path, cleanup: () => rm(path, { recursive: true, force: true }) };
+}
+
+export interface RunningServer {
+  port: number;
+  server: FileServer;
+  events: ProgressEvent[];
+  sockets: Set<net.Socket>;
+  close(): Promise<void>;
+}
+
+export async function startServer(
+  opts: Partial<FileServerOptions> & { workDir: string },
+): Promise<RunningServer> {
+  const events: ProgressEvent[] = [];
+  const server = new FileServer({
+    serverName: 'testsrv',
+    onProgress: (e) => events.push(e),
+    ...opts,
+  });
+  const sockets = new Set<net.Socket>();
+  const listener = net.createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    void server.serve(socket, { name: 'tester' }).finally(() => socket.destroy());
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as net.AddressInfo).port;
+  return {
+    port,
+    server,
+    events,
+    sockets,
+    async close() {
+      await server.close();
+      for (const s of sockets) s.destroy();
+      await new Promise<void>((resolve) => listener.close(() => resolve()));
+    },
+  };
+}
+
+export async function connect(port: number): Promise<net.Socket> {
+  const socket = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    socket.once('connect', resolve);
+    socket.once('error', reject);
+  });
+  return socket;
+}
+
+export async function openClient(
+  port: number,
+  opts: Partial<OpenOptions> = {},
+): Promise<FileClient> {
+  return FileClient.open(await connect(port), { clientName: 'tester', ...opts });
+}
+
+/** Writes `size` random bytes (in 1 MiB pieces) and returns their SHA-256. */
+export async function randomFile(path: string, size: number, mtimeMs?: number): Promise<string> {
+  await mkdir(dirname(path), { recursive: true });
+  const hash = createHash('sha256');
+  const fh = await open(path, 'w');
+  try {
+    for (let done = 0; done < size;) {
+      const chunk = randomBytes(Math.min(1024 * 1024, size - done));
+      hash.update(chunk);
+      await fh.write(chunk);
+      done += chunk.length;
+    }
+    if (mtimeMs !== undefined) await fh.utimes(mtimeMs / 1000, mtimeMs / 1000);
+  } finally {
+    await fh.close();
+  }
+  return hash.digest('hex');
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path, { highWaterMark: 1024 * 1024 }))
+    hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** Waits until `check` holds, polling every 10 ms, failing after `ms`. */
+export async function until(check: () => boolean, ms = 5000, what = 'a condition'): Promise<void> {
+  const end = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+export interface ProxyOptions {
+  /** One-way delay added to every chunk, both directions. */
+  latencyMs?: number;
+  /** Cut the connection (both sockets destroyed) once this many bytes went this way. */
+  cut?: { direction: 'toServer' | 'toClient'; afterBytes: number };
+}
+
+/** A TCP proxy in front of the server that records the control messages going each way. */
+export interface Proxy {
+  port: number;
+  toServer: string[];
+  toClient: string[];
+  bytes: { toServer: number; toClient: number };
+  close(): Promise<void>;
+}
+
+export async function startProxy(serverPort: number, opts: ProxyOptions = {}): Promise<Proxy> {
+  const proxy: Proxy = {
+    port: 0,
+    toServer: [],
+    toClient: [],
+    bytes: { toServer: 0, toClient: 0 },
+    close: async () => {},
+  };
+  const sockets = new Set<net.Socket>();
+  const listener = net.createServer({ allowHalfOpen: true }, (down) => {
+    const up = net.connect({ port: serverPort, host: '127.0.0.1', allowHalfOpen: true });
+    sockets.add(down).add(up);
+    // Once one side is gone, let what is still delayed arrive, then drop both.
+    const kill = (): void => {
+      setTimeout(
+        () => {
+          down.destroy();
+          up.destroy();
+        },
+        (opts.latencyMs ?? 0) + 20,
+      );
+    };
+    down.on('error', kill).on('close', kill);
+    up.on('error', kill).on('close', kill);
+    relay(down, up, 'toServer');
+    relay(up, down, 'toClient');
+  });
+  function relay(from: net.Socket, to: net.Socket, way: 'toServer' | 'toClient'): void {
+    const decoder = new FrameDecoder();
+    const cut = opts.cut?.direction === way ? opts.cut.afterBytes : Infinity;
+    // One FIFO per direction, drained by one timer, so delayed chunks keep their order.
+    const queue: { at: number; piece: Buffer | 'end' }[] = [];
+    let timer: NodeJS.Timeout | undefined;
+    const deliver = (piece: Buffer | 'end'): void => {
+      if (to.destroyed) return;
+      if (piece === 'end') {
+        to.end();
+        return;
+      }
+      to.write(piece);
+      if (proxy.bytes[way] >= cut) {
+        from.destroy();
+        to.destroy();
+      }
+    };
+    const pump = (): void => {
+      timer = undefined;
+      const now = Date.now();
+      while (queue.length > 0 && queue[0]!.at <= now) deliver(queue.shift()!.piece);
+      if (queue.length > 0) timer = setTimeout(pump, queue[0]!.at - now);
+    };
+    const push = (piece: Buffer | 'end'): void => {
+      if (!opts.latencyMs) return deliver(piece);
+      queue.push({ at: Date.now() + opts.latencyMs, piece });
+      timer ??= setTimeout(pump, opts.latencyMs);
+    };
+    from.on('data', (chunk: Buffer) => {
+      let piece = chunk;
+      const room = cut - proxy.bytes[way];
+      if (room <= 0) return;
+      if (piece.length > room) piece = piece.subarray(0, room);
+      proxy.bytes[way] += piece.length;
+      try {
+        for (const f of decoder.push(piece)) {
+          if (f.kind === 'control') proxy[way].push(decodeMessage(f.payload).t);
+        }
+      } catch {
+        proxy[way].push('(undecodable)');
+      }
+      push(piece);
+    });
+    from.on('end', () => push('end'));
+  }
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  proxy.port = (listener.address() as net.AddressInfo).port;
+  proxy.close = async () => {
+    for (const s of sockets) s.destroy();
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+  };
+  return proxy;
+}
+
+/** Counts of each message type in a recorded list. */
+export function tally(types: string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const t of types) out[t] = (out[t] ?? 0) + 1;
+  return out;
+}

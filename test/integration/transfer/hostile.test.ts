@@ -1,0 +1,302 @@
+// Hostile peers: path tricks against the server, a malicious server against the client, garbage,
+// oversized frames, silence and a wrong version. Every refusal carries a code and a sentence, nothing
+// outside the roots is read or written, and the server keeps serving others.
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { encodeControl, FrameDecoder } from '../../../src/protocol/frames.js';
+import { decodeMessage, type Message } from '../../../src/protocol/messages.js';
+import { FrameChannel } from '../../../src/transfer/channel.js';
+import { connect, openClient, startServer, tempDir, type RunningServer } from './helpers.js';
+
+const HELLO: Message = { t: 'hello', v: 1, client: 'mallory', features: [], idleMs: 0 };
+
+/** Sends raw bytes, then collects every message the server sends until it closes. */
+async function exchange(port: number, bytes: Buffer): Promise<Message[]> {
+  const socket = await connect(port);
+  const decoder = new FrameDecoder();
+  const got: Message[] = [];
+  socket.on('data', (chunk: Buffer) => {
+    for (const f of decoder.push(chunk))
+      if (f.kind === 'control') got.push(decodeMessage(f.payload));
+  });
+  socket.write(bytes);
+  await new Promise<void>((resolve) => {
+    socket.on('close', () => resolve());
+    socket.on('error', () => resolve());
+  });
+  return got;
+}
+
+async function rawClient(port: number): Promise<FrameChannel> {
+  const ch = new FrameChannel(await connect(port), { peer: 'the server', idleTimeoutMs: 5000 });
+  ch.send(HELLO);
+  assert.equal((await ch.readMessage()).t, 'welcome');
+  return ch;
+}
+
+async function listOutside(dir: string): Promise<string[]> {
+  return (await readdir(dir, { recursive: true })).map(String).sort();
+}
+
+describe('a hostile client', () => {
+  let base: { path: string; cleanup: () => Promise<void> };
+  let work: string;
+  let outside: string;
+  let srv: RunningServer;
+
+  before(async () => {
+    base = await tempDir('hostile');
+    work = join(base.path, 'work');
+    outside = join(base.path, 'outside');
+    await mkdir(join(work, 'photos'), { recursive: true });
+    await mkdir(outside);
+    await writeFile(join(outside, 'secret.txt'), 'secret');
+    await writeFile(join(work, 'photos', 'a.jpg'), 'jpeg');
+    await symlink(join(outside, 'secret.txt'), join(work, 'escape-file'));
+    await symlink(outside, join(work, 'escape-dir'));
+    execFileSync('mkfifo', [join(work, 'fifo')]);
+    srv = await startServer({ workDir: work, idleTimeoutMs: 400 });
+  });
+  after(async () => {
+    await srv.close();
+    await base.cleanup();
+  });
+
+  it('gets nothing through path tricks: each path refused with a code and a sentence', async () => {
+    const ch = await rawClient(srv.port);
+    const paths = [
+      '../outside/secret.txt',
+      '/etc/passwd',
+      'photos/../../outside/secret.txt',
+      'escape-file',
+      'escape-dir/secret.txt',
+      'escape-dir',
+      'photos\u0000.txt',
+      '',
+      '.',
+      './photos',
+      'photos/',
+      'fifo',
+      '..\\outside\\secret.txt',
+      'a'.repeat(300),
+      'photos/a.jpg.rcpp2p-partial',
+      'photo\u202egpj.exe',
+    ];
+    ch.send({ t: 'get', paths });
+    const m = await ch.readMessage();
+    assert.equal(m.t, 'manifest');
+    if (m.t !== 'manifest') return;
+    assert.deepEqual(m.files, []);
+    assert.equal(m.problems.length, paths.length);
+    for (const p of m.problems) {
+      assert.ok(['PATH_REFUSED', 'NOT_A_FILE'].includes(p.code), `${p.path}: ${p.code}`);
+      assert.ok(p.message.length > 10);
+    }
+    ch.send({ t: 'accept', files: [], refused: [], last: true });
+    assert.equal((await ch.readMessage()).t, 'done');
+    ch.send({ t: 'done' });
+    ch.send({ t: 'bye' });
+    await ch.end();
+  });
+
+  it('cannot write outside the working directory through put paths', async () => {
+    const before = await listOutside(outside);
+    const ch = await rawClient(srv.port);
+    const evil = [
+      '../outside/evil.txt',
+      '/tmp/evil.txt',
+      'escape-dir/evil.txt',
+      'photos/../../outside/evil.txt',
+      'escape-file',
+      'photos/a.jpg.rcpp2p-lock',
+      'x\\..\\..\\evil',
+      'fifo',
+      'photos',
+    ];
+    ch.send({
+      t: 'put',
+      files: evil.map((path, i) => ({ i, path, size: 4, mtimeMs: 0 })),
+      dirs: [
+        { path: '../outside/newdir', mtimeMs: 0 },
+        { path: 'escape-dir/newdir', mtimeMs: 0 },
+      ],
+      force: true,
+      last: true,
+    });
+    const acc = await ch.readMessage();
+    assert.equal(acc.t, 'accept');
+    if (acc.t !== 'accept') return;
+    assert.deepEqual(acc.files, []);
+    assert.deepEqual(
+      acc.refused.map((r) => r.i).sort(),
+      evil.map((_, i) => i),
+    );
+    for (const r of acc.refused)
+      assert.ok(['PATH_REFUSED', 'NOT_A_FILE', 'IS_A_DIRECTORY'].includes(r.code), r.code);
+    ch.send({ t: 'done' });
+    assert.equal((await ch.readMessage()).t, 'done');
+    ch.send({ t: 'bye' });
+    await ch.end();
+    assert.deepEqual(await listOutside(outside), before);
+  });
+
+  it('a 2 GiB frame header gets FRAME_TOO_LARGE, and the server serves others', async () => {
+    const header = Buffer.from([2, 0x80, 0, 0, 0]);
+    const replies = await exchange(srv.port, Buffer.concat([encodeControl(HELLO), header]));
+    assert.equal(replies[0]?.t, 'welcome');
+    const last = replies.at(-1);
+    assert.ok(last?.t === 'error' && last.code === 'FRAME_TOO_LARGE', JSON.stringify(replies));
+    const client = await openClient(srv.port);
+    assert.ok((await client.list('')).length > 0);
+    await client.close();
+  });
+
+  it('garbage gets PROTOCOL_ERROR with a sentence', async () => {
+    const replies = await exchange(srv.port, Buffer.from('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
+    assert.equal(replies.length, 1);
+    const [r] = replies;
+    assert.ok(r?.t === 'error' && r.code === 'PROTOCOL_ERROR', JSON.stringify(r));
+    assert.match(r.message, /does not speak the rcpp2p transfer protocol/);
+  });
+
+  it('a malformed message gets PROTOCOL_ERROR naming the field', async () => {
+    const replies = await exchange(
+      srv.port,
+      Buffer.concat([encodeControl(HELLO), encodeControl({ t: 'get', paths: 'x' } as never)]),
+    );
+    const last = replies.at(-1);
+    assert.ok(last?.t === 'error' && last.code === 'PROTOCOL_ERROR');
+    assert.match(last.message, /paths/);
+  });
+
+  it('file data outside a transfer gets PROTOCOL_ERROR', async () => {
+    const data = Buffer.concat([Buffer.from([2, 0, 0, 0, 3]), Buffer.from('abc')]);
+    const replies = await exchange(srv.port, Buffer.concat([encodeControl(HELLO), data]));
+    assert.ok(replies.at(-1)?.t === 'error');
+  });
+
+  it('a client of a newer protocol version is told to upgrade the server', async () => {
+    const replies = await exchange(srv.port, encodeControl({ t: 'hello', v: 2 } as never));
+    const [r] = replies;
+    assert.ok(r?.t === 'error' && r.code === 'VERSION_MISMATCH');
+    assert.match(r.message, /upgrade rcpp2p on the server/);
+  });
+
+  it('a silent client is dropped with TIMEOUT after the idle timeout', async () => {
+    const t0 = Date.now();
+    const replies = await exchange(srv.port, encodeControl(HELLO));
+    assert.equal(replies[0]?.t, 'welcome');
+    const last = replies.at(-1);
+    assert.ok(last?.t === 'error' && last.code === 'TIMEOUT');
+    assert.ok(Date.now() - t0 < 5000);
+  });
+
+  it('a client that connects and sends nothing is dropped too', async () => {
+    const replies = await exchange(srv.port, Buffer.alloc(0));
+    assert.ok(replies.at(-1)?.t === 'error');
+  });
+});
+
+describe('a malicious server', () => {
+  let base: { path: string; cleanup: () => Promise<void> };
+  let listener: net.Server;
+  let port = 0;
+  let script: (ch: FrameChannel) => Promise<void>;
+
+  before(async () => {
+    base = await tempDir('evil-server');
+    listener = net.createServer((socket) => {
+      const ch = new FrameChannel(socket, { peer: 'the client', idleTimeoutMs: 5000 });
+      void (async () => {
+        await ch.readMessage();
+        ch.send({ t: 'welcome', v: 1, server: 'evil', features: [], idleMs: 0 });
+        await script(ch);
+      })().catch(() => ch.destroy());
+    });
+    await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+    port = (listener.address() as net.AddressInfo).port;
+  });
+  after(async () => {
+    await new Promise<void>((resolve) => listener.close(() => resolve()));
+    await base.cleanup();
+  });
+
+  it('cannot make the client write outside its folder with ../ names', async () => {
+    const into = join(base.path, 'inside');
+    await mkdir(into);
+    script = async (ch) => {
+      const get = await ch.readMessage();
+      assert.equal(get.t, 'get');
+      ch.send({
+        t: 'manifest',
+        files: [
+          { i: 0, root: 0, path: '../x', size: 3, mtimeMs: 0 },
+          { i: 1, root: 0, path: 'photos/../../y', size: 3, mtimeMs: 0 },
+          { i: 2, root: 0, path: 'other/evil', size: 3, mtimeMs: 0 },
+          { i: 3, root: 0, path: '/abs/evil', size: 3, mtimeMs: 0 },
+        ],
+        dirs: [{ root: 0, path: '../dir', mtimeMs: 0 }],
+        problems: [],
+        last: true,
+      });
+      const acc = await ch.readMessage();
+      assert.ok(acc.t === 'accept' && acc.files.length === 0 && acc.refused.length === 4);
+      ch.send({ t: 'done' });
+      await ch.readMessage();
+    };
+    const client = await openClient(port);
+    const results = await client.get(['photos'], into);
+    await client.close();
+    assert.equal(results.length, 4);
+    for (const r of results) assert.ok(!r.ok && r.error.code === 'PATH_REFUSED', JSON.stringify(r));
+    assert.deepEqual(await readdir(base.path), ['inside']);
+    assert.deepEqual(await readdir(into), []);
+  });
+
+  it('a server sending more bytes than announced is a PROTOCOL_ERROR, nothing is placed', async () => {
+    const into = join(base.path, 'inside2');
+    await mkdir(into);
+    script = async (ch) => {
+      await ch.readMessage();
+      ch.send({
+        t: 'manifest',
+        files: [{ i: 0, root: 0, path: 'f', size: 3, mtimeMs: 0 }],
+        dirs: [],
+        problems: [],
+        last: true,
+      });
+      await ch.readMessage();
+      ch.send({ t: 'file', i: 0, offset: 0 });
+      ch.sendData(Buffer.from('toolong'));
+    };
+    const client = await openClient(port);
+    await assert.rejects(
+      client.get(['f'], into),
+      (err: Error & { code?: string }) => err.code === 'PROTOCOL_ERROR',
+    );
+    await client.close();
+    assert.ok(!(await readdir(into)).includes('f'));
+  });
+
+  it('a server listing unsafe names is a PROTOCOL_ERROR', async () => {
+    script = async (ch) => {
+      await ch.readMessage();
+      ch.send({
+        t: 'listing',
+        entries: [{ path: '../etc', kind: 'dir', size: 0, mtimeMs: 0 }],
+        last: true,
+        truncated: false,
+      });
+    };
+    const client = await openClient(port);
+    await assert.rejects(
+      client.list(''),
+      (err: Error & { code?: string }) => err.code === 'PROTOCOL_ERROR',
+    );
+    await client.close();
+  });
+});
