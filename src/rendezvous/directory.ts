@@ -1,0 +1,96 @@
+// Peer records on the rendezvous account: read, list and publish them through the session.
+import { RcppError } from '../errors.js';
+import { logger } from '../log.js';
+import type { Endpoint } from '../progress.js';
+import {
+  parseHelloReply,
+  parseListReply,
+  renderRendezvousCommand,
+  socketPath,
+  type Role,
+} from './commands.js';
+import { parsePeerRecord, serializePeerRecord, type PeerRecord } from './peer-record.js';
+import type { ExecResult, RendezvousSession } from './ssh-session.js';
+
+const log = logger('directory');
+
+export interface HelloResult {
+  /** Our address as the rendezvous sees it: the NAT's external mapping of our local port. */
+  observed: Endpoint;
+  home: string;
+  /** The record asked for, when it exists. */
+  record: PeerRecord | undefined;
+}
+
+export class RendezvousDirectory {
+  constructor(
+    private readonly session: RendezvousSession,
+    readonly dir: string,
+  ) {}
+
+  /** One round trip: our external address, the account's home, and one peer's record. */
+  async hello(role: Role, name: string): Promise<HelloResult> {
+    const result = await this.run(
+      renderRendezvousCommand({ op: 'hello', dir: this.dir, role, name }),
+    );
+    const reply = parseHelloReply(result.stdout);
+    const record =
+      reply.recordText === undefined
+        ? undefined
+        : parsePeerRecord(reply.recordText, { role, name });
+    return { observed: reply.observed, home: reply.home, record };
+  }
+
+  async read(role: Role, name: string): Promise<PeerRecord | undefined> {
+    return (await this.hello(role, name)).record;
+  }
+
+  /** Every readable record of one role; damaged ones are skipped (and logged). */
+  async list(role: Role): Promise<PeerRecord[]> {
+    const result = await this.run(renderRendezvousCommand({ op: 'list', dir: this.dir, role }));
+    const records: PeerRecord[] = [];
+    for (const text of parseListReply(result.stdout)) {
+      try {
+        const raw = JSON.parse(text) as { name?: unknown };
+        if (typeof raw.name !== 'string') continue;
+        records.push(parsePeerRecord(text, { role, name: raw.name }));
+      } catch (err) {
+        log(`skipping a damaged ${role} record: ${(err as Error).message}`);
+      }
+    }
+    return records;
+  }
+
+  async publish(record: PeerRecord): Promise<void> {
+    const command = renderRendezvousCommand({
+      op: 'publish',
+      dir: this.dir,
+      role: record.role,
+      name: record.name,
+    });
+    await this.run(command, serializePeerRecord(record) + '\n');
+  }
+
+  async unlinkSocket(serverName: string): Promise<void> {
+    await this.run(
+      renderRendezvousCommand({ op: 'unlink-socket', dir: this.dir, name: serverName }),
+    );
+  }
+
+  socketPath(home: string, serverName: string): string {
+    return socketPath(home, this.dir, serverName);
+  }
+
+  private async run(command: string, stdin?: string): Promise<ExecResult> {
+    const result = await this.session.exec(command, stdin === undefined ? {} : { stdin });
+    if (result.code !== 0) {
+      const detail = result.stderr.trim().split('\n').slice(-1)[0] ?? '';
+      throw new RcppError(
+        'RENDEZVOUS_REFUSED',
+        `A command on the rendezvous host failed (exit ${String(result.code)})${detail ? `: ${detail}` : ''}.`,
+        `The account needs /bin/sh and a writable directory for rcpp2p (${this.dir}).`,
+      );
+    }
+    return result;
+  }
+}

@@ -1,0 +1,322 @@
+// A real OpenSSH sshd as the rendezvous for tests: generated host and client keys in a temp dir, a
+// config that allows exactly the login we need (public key, no PAM), and a known_hosts file for it.
+// Works as root (login user root, optionally inside a network namespace) and unprivileged on a
+// loopback high port (login user = the account running the tests).
+import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import {
+  descendantPids,
+  killPids,
+  pidAlive,
+  runChecked,
+  runCommand,
+  spawnProcess,
+  type ProcessHandle,
+} from './processes.js';
+
+export const SSHD = '/usr/sbin/sshd';
+export const SSH = '/usr/bin/ssh';
+export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
+
+export interface SshdOptions {
+  /** Run sshd inside this network namespace (needs root). */
+  netns?: string;
+  listenAddress: string;
+  /** Defaults to 22 inside a namespace, otherwise a free high port on listenAddress. */
+  port?: number;
+  /** AllowStreamLocalForwarding; default true. */
+  allowStreamLocalForwarding?: boolean;
+  /** More sshd_config lines, appended last. */
+  extraConfig?: string[];
+  signal?: AbortSignal;
+}
+
+export interface SshdFixture {
+  host: string;
+  port: number;
+  /** The account clients log in as: root when running as root, otherwise the current user. */
+  user: string;
+  /** ed25519 private key (no passphrase) authorised for `user`. */
+  clientKeyFile: string;
+  clientPublicKey: string;
+  /** 'ssh-ed25519 AAAA...' */
+  hostPublicKey: string;
+  /** known_hosts with one plain line for host:port ('[host]:port' when port != 22). */
+  knownHostsFile: string;
+  /** Temp dir holding config, keys and log. */
+  dir: string;
+  /** Empty absolute dir owned by `user`, for rcpp2p's rendezvousDir. */
+  rendezvousDir: string;
+  netns: string | undefined;
+  pid: number;
+  logText(): string;
+  /** Kills sshd and its session processes by PID and removes the temp dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const STARTUP_MS = 10_000;
+
+function knownHostsName(host: string, port: number): string {
+  return port === 22 ? host : `[${host}]:${port}`;
+}
+
+/** Picks a port that was free a moment ago (sshd cannot take port 0). */
+async function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen({ host, port: 0, exclusive: true }, () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** One TCP connect to host:port (inside netns via a short node child); true when it got a banner. */
+async function acceptsTcp(netns: string | undefined, host: string, port: number): Promise<boolean> {
+  const script =
+    `const s=require('net').connect(${port},${JSON.stringify(host)});` +
+    `s.setTimeout(1000,()=>process.exit(2));s.on('error',()=>process.exit(1));` +
+    `s.on('data',d=>{process.exit(String(d).startsWith('SSH-')?0:3)});`;
+  const r = await runCommand(process.execPath, ['-e', script], { netns, timeoutMs: 5000 });
+  return r.code === 0;
+}
+
+function delay(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason as Error);
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      reject(signal.reason as Error);
+    });
+  });
+}
+
+function sshdConfig(
+  dir: string,
+  host: string,
+  port: number,
+  forwarding: boolean,
+  extra: string[],
+): string {
+  return [
+    `Port ${port}`,
+    `ListenAddress ${host}`,
+    `HostKey ${join(dir, 'host_ed25519')}`,
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'UsePAM no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PubkeyAuthentication yes',
+    'PermitRootLogin prohibit-password',
+    'StrictModes no',
+    `AllowStreamLocalForwarding ${forwarding ? 'yes' : 'no'}`,
+    'StreamLocalBindUnlink yes',
+    'LogLevel VERBOSE',
+    'PrintMotd no',
+    'PrintLastLog no',
+    'MaxStartups 100',
+    'MaxSessions 100',
+    'Subsystem sftp internal-sftp',
+    ...extra,
+    '',
+  ].join('\n');
+}
+
+export async function startSshd(opts: SshdOptions): Promise<SshdFixture> {
+  const signal = AbortSignal.any([
+    AbortSignal.timeout(STARTUP_MS * 3),
+    ...(opts.signal ? [opts.signal] : []),
+  ]);
+  const root = process.getuid?.() === 0;
+  if (opts.netns && !root) throw new Error('startSshd: a netns needs root');
+  if (root) await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-sshd-'));
+  try {
+    const hostKey = join(dir, 'host_ed25519');
+    const clientKey = join(dir, 'client_ed25519');
+    await runChecked(SSH_KEYGEN, [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'rcpp2p-test-host',
+      '-f',
+      hostKey,
+    ]);
+    await runChecked(SSH_KEYGEN, [
+      '-q',
+      '-t',
+      'ed25519',
+      '-N',
+      '',
+      '-C',
+      'rcpp2p-test-client',
+      '-f',
+      clientKey,
+    ]);
+    const hostPublicKey = (await readFile(`${hostKey}.pub`, 'utf8'))
+      .split(' ')
+      .slice(0, 2)
+      .join(' ');
+    const clientPublicKey = (await readFile(`${clientKey}.pub`, 'utf8')).trim();
+    await writeFile(join(dir, 'authorized_keys'), `${clientPublicKey}\n`, { mode: 0o600 });
+    const rendezvousDir = join(dir, 'rendezvous');
+    await mkdir(rendezvousDir, { mode: 0o700 });
+
+    const forwarding = opts.allowStreamLocalForwarding ?? true;
+    const log = join(dir, 'sshd.log');
+    const config = join(dir, 'sshd_config');
+    let lastError = '';
+    for (let attempt = 0; attempt < 5; attempt++) {
+      signal.throwIfAborted();
+      const port = opts.port ?? (opts.netns ? 22 : await freePort(opts.listenAddress));
+      await writeFile(
+        config,
+        sshdConfig(dir, opts.listenAddress, port, forwarding, opts.extraConfig ?? []),
+      );
+      await rm(log, { force: true });
+      // -t first: a config error is reported clearly instead of as a startup timeout
+      await runChecked(SSHD, ['-t', '-f', config]);
+      const proc = spawnProcess(SSHD, ['-D', '-f', config, '-E', log], { netns: opts.netns });
+      const listening = await waitListening(proc, log, opts.listenAddress, port, signal);
+      if (listening === 'ok' && (await acceptsTcp(opts.netns, opts.listenAddress, port))) {
+        return await fixture({
+          proc,
+          dir,
+          host: opts.listenAddress,
+          port,
+          user: root ? 'root' : userInfo().username,
+          clientKey,
+          clientPublicKey,
+          hostPublicKey,
+          rendezvousDir,
+          netns: opts.netns,
+          log,
+        });
+      }
+      lastError = `${listening}: ${readLog(log)}${proc.stderr()}`;
+      await proc.kill(1000);
+      if (opts.port !== undefined || !/Address already in use|Cannot bind/.test(lastError)) break;
+    }
+    throw new Error(`sshd did not start: ${lastError}`);
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+async function waitListening(
+  proc: ProcessHandle,
+  log: string,
+  host: string,
+  port: number,
+  signal: AbortSignal,
+): Promise<'ok' | 'exited' | 'timeout'> {
+  const deadline = Date.now() + STARTUP_MS;
+  const line = `Server listening on ${host} port ${port}.`;
+  while (Date.now() < deadline) {
+    if (proc.hasExited()) return 'exited';
+    if (existsSync(log) && readLog(log).includes(line)) return 'ok';
+    await delay(20, signal);
+  }
+  return 'timeout';
+}
+
+interface FixtureParts {
+  proc: ProcessHandle;
+  dir: string;
+  host: string;
+  port: number;
+  user: string;
+  clientKey: string;
+  clientPublicKey: string;
+  hostPublicKey: string;
+  rendezvousDir: string;
+  netns: string | undefined;
+  log: string;
+}
+
+async function fixture(p: FixtureParts): Promise<SshdFixture> {
+  const knownHostsFile = join(p.dir, 'known_hosts');
+  await writeFile(knownHostsFile, `${knownHostsName(p.host, p.port)} ${p.hostPublicKey}\n`);
+  let finalLog: string | undefined;
+  let stopping: Promise<void> | undefined;
+  return {
+    host: p.host,
+    port: p.port,
+    user: p.user,
+    clientKeyFile: p.clientKey,
+    clientPublicKey: p.clientPublicKey,
+    hostPublicKey: p.hostPublicKey,
+    knownHostsFile,
+    dir: p.dir,
+    rendezvousDir: p.rendezvousDir,
+    netns: p.netns,
+    pid: p.proc.pid,
+    logText: () => finalLog ?? readLog(p.log),
+    stop() {
+      stopping ??= (async () => {
+        // session processes are children of the listener; collect them before it goes
+        const sessions = p.proc.hasExited() ? [] : descendantPids(p.proc.pid);
+        await p.proc.kill(2000);
+        await killPids(sessions.filter(pidAlive), 1000);
+        finalLog = readLog(p.log);
+        if (process.env['RCPP2P_KEEP_TEST_DIRS'] !== '1') {
+          await rm(p.dir, { recursive: true, force: true });
+        }
+      })();
+      return stopping;
+    },
+  };
+}
+
+/**
+ * Arguments for the system `ssh` client that log in to the fixture with its key and known_hosts
+ * only (no user config, no agent, strict host key checking). Append the remote command.
+ */
+export function sshClientArgs(
+  fx: Pick<SshdFixture, 'host' | 'port' | 'user' | 'clientKeyFile' | 'knownHostsFile'>,
+): string[] {
+  return [
+    '-F',
+    '/dev/null',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    `UserKnownHostsFile=${fx.knownHostsFile}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'ConnectTimeout=10',
+    '-i',
+    fx.clientKeyFile,
+    '-p',
+    String(fx.port),
+    '-l',
+    fx.user,
+    fx.host,
+  ];
+}

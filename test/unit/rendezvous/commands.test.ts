@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import {
+  parseHelloReply,
+  parseListReply,
+  parseRendezvousCommand,
+  renderRendezvousCommand,
+  socketPath,
+  type RendezvousOp,
+} from '../../../src/rendezvous/commands.js';
+import { isRcppError } from '../../../src/errors.js';
+
+const OPS: RendezvousOp[] = [
+  { op: 'hello', dir: '.rcpp2p', role: 'server', name: 'ASUS' },
+  { op: 'hello', dir: '/tmp/lab-1/rv', role: 'client', name: 'laptop_2.home' },
+  { op: 'list', dir: '.rcpp2p', role: 'client' },
+  { op: 'publish', dir: 'shared/rcpp2p', role: 'server', name: 'NAS-1' },
+  { op: 'unlink-socket', dir: '.rcpp2p', name: 'ASUS' },
+];
+
+describe('rendezvous commands', () => {
+  for (const op of OPS) {
+    it(`renders and parses back ${op.op} ${JSON.stringify(op)}`, () => {
+      const command = renderRendezvousCommand(op);
+      assert.ok(command.startsWith("/bin/sh -c '"), command);
+      assert.deepEqual(parseRendezvousCommand(command), op);
+    });
+  }
+
+  it('refuses names and folders that would need shell quoting', () => {
+    for (const name of ["a'b", 'a b', '$(id)', '../x', '', '-rf', 'x'.repeat(65)]) {
+      assert.throws(
+        () => renderRendezvousCommand({ op: 'hello', dir: '.rcpp2p', role: 'server', name }),
+        isRcppError,
+        name,
+      );
+    }
+    for (const dir of ["a'b", 'a b', '../../etc', 'x/../y', '$HOME', '']) {
+      assert.throws(
+        () => renderRendezvousCommand({ op: 'list', dir, role: 'server' }),
+        isRcppError,
+        dir,
+      );
+    }
+  });
+
+  it('does not recognise commands that are not exactly ours', () => {
+    const hello = renderRendezvousCommand({
+      op: 'hello',
+      dir: '.rcpp2p',
+      role: 'server',
+      name: 'ASUS',
+    });
+    for (const other of [
+      hello + ' ',
+      hello.replace('ASUS', 'AS US'),
+      hello.replace('.rcpp2p', '../../x'),
+      'echo $SSH_CLIENT',
+      "/bin/sh -c 'rm -rf /'",
+      '',
+    ]) {
+      assert.equal(parseRendezvousCommand(other), undefined, other);
+    }
+  });
+
+  it('reads a hello reply with and without a record', () => {
+    const withRecord = parseHelloReply(
+      'rcpp2p 1\nssh-client 203.0.113.22 40002 22\nhome /root\nrecord {"v":1}\n',
+    );
+    assert.deepEqual(withRecord, {
+      observed: { ip: '203.0.113.22', port: 40002 },
+      home: '/root',
+      recordText: '{"v":1}',
+    });
+    const without = parseHelloReply(
+      'rcpp2p 1\nssh-client 127.0.0.1 51234 2222\nhome /home/ann\nrecord \n',
+    );
+    assert.equal(without.recordText, undefined);
+    assert.equal(without.home, '/home/ann');
+  });
+
+  it('explains a hello reply from a restricted account', () => {
+    assert.throws(
+      () => parseHelloReply('This account is restricted.\n'),
+      /did not run the rcpp2p command/,
+    );
+    assert.throws(
+      () => parseHelloReply('rcpp2p 1\nssh-client \nhome /root\nrecord \n'),
+      /external address/,
+    );
+  });
+
+  it('reads a list reply and notices a cut-off one', () => {
+    assert.deepEqual(parseListReply('record {"a":1}\nrecord {"b":2}\nend\n'), [
+      '{"a":1}',
+      '{"b":2}',
+    ]);
+    assert.deepEqual(parseListReply('end\n'), []);
+    assert.throws(() => parseListReply('record {"a":1}\n'), /cut the record list short/);
+  });
+
+  it('puts the signaling socket under the home folder or an absolute folder', () => {
+    assert.equal(socketPath('/home/ann', '.rcpp2p', 'ASUS'), '/home/ann/.rcpp2p/sockets/ASUS.sock');
+    assert.equal(socketPath('/root/', '/tmp/lab/rv', 'ASUS'), '/tmp/lab/rv/sockets/ASUS.sock');
+  });
+});

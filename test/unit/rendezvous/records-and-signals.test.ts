@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict';
+import { PassThrough } from 'node:stream';
+import { describe, it } from 'node:test';
+import { isRcppError } from '../../../src/errors.js';
+import {
+  describeAge,
+  parsePeerRecord,
+  serializePeerRecord,
+  type PeerRecord,
+} from '../../../src/rendezvous/peer-record.js';
+import {
+  encodeSignal,
+  parseSignal,
+  readLine,
+  type SignalMessage,
+} from '../../../src/rendezvous/signaling.js';
+
+const FP = 'SHA256:' + 'A'.repeat(43);
+const record: PeerRecord = {
+  v: 1,
+  role: 'server',
+  name: 'ASUS',
+  fingerprint: FP,
+  lastSeen: '2026-11-22T10:00:00.000Z',
+  software: 'rcpp2p 0.1.0',
+  external: { ip: '203.0.113.21', port: 40001 },
+  local: [{ ip: '198.18.1.2', port: 40001 }],
+  nat: 'port-preserving',
+  online: true,
+  signaling: 'socket',
+  pollSeconds: 10,
+};
+
+describe('peer records', () => {
+  it('round-trip', () => {
+    assert.deepEqual(
+      parsePeerRecord(serializePeerRecord(record), { role: 'server', name: 'ASUS' }),
+      record,
+    );
+  });
+
+  const damaged: [string, string][] = [
+    ['not JSON', '{"v":1,'],
+    ['another peer', serializePeerRecord({ ...record, name: 'OTHER' })],
+    ['another role', serializePeerRecord({ ...record, role: 'client' })],
+    ['a future version', JSON.stringify({ ...record, v: 2 })],
+    ['no fingerprint', JSON.stringify({ ...record, fingerprint: 'md5:00' })],
+    ['a bad time', JSON.stringify({ ...record, lastSeen: 'yesterday' })],
+    [
+      'a bad address',
+      JSON.stringify({ ...record, external: { ip: '203.0.113.21; rm -rf /', port: 1 } }),
+    ],
+    ['a bad port', JSON.stringify({ ...record, external: { ip: '203.0.113.21', port: 70000 } })],
+    [
+      'too many local addresses',
+      JSON.stringify({ ...record, local: Array(17).fill({ ip: '10.0.0.1', port: 1 }) }),
+    ],
+    ['an oversized record', JSON.stringify({ ...record, software: 'x'.repeat(20_000) })],
+  ];
+  for (const [what, text] of damaged) {
+    it(`refuses ${what} with a sentence naming the peer`, () => {
+      assert.throws(
+        () => parsePeerRecord(text, { role: 'server', name: 'ASUS' }),
+        (err: unknown) => isRcppError(err) && /server ASUS is damaged/.test(err.message),
+      );
+    });
+  }
+
+  it('says how long ago a peer was seen', () => {
+    const now = Date.parse('2026-11-22T13:00:00Z');
+    assert.equal(describeAge('2026-11-22T10:00:00Z', now), '3 hours ago');
+    assert.equal(describeAge('2026-11-22T12:59:00Z', now), '1 minute ago');
+    assert.equal(describeAge('2026-11-20T12:00:00Z', now), '2 days ago');
+    assert.equal(describeAge('2026-11-22T13:00:00Z', now), 'just now');
+  });
+});
+
+describe('signaling messages', () => {
+  const session = 'ab'.repeat(16);
+  it('round-trip a request and an accept', () => {
+    const request = {
+      t: 'request',
+      session,
+      client: 'LAPTOP',
+      external: { ip: '203.0.113.22', port: 40002 },
+      local: [],
+      nat: 'port-preserving',
+    } satisfies SignalMessage;
+    assert.deepEqual(parseSignal(encodeSignal(request).trim()), request);
+    const accept = {
+      t: 'accept',
+      session,
+      server: 'ASUS',
+      external: { ip: '203.0.113.31', port: 40001 },
+      local: [],
+      nat: 'public',
+      listen: { ip: '203.0.113.31', port: 45000 },
+    } satisfies SignalMessage;
+    assert.deepEqual(parseSignal(encodeSignal(accept).trim()), accept);
+  });
+
+  for (const [what, line] of [
+    ['garbage', 'GET / HTTP/1.1'],
+    ['an array', '[1,2]'],
+    ['an unknown type', '{"t":"exec","cmd":"id"}'],
+    ['a bad session id', JSON.stringify({ t: 'chosen', session: '../x', path: 'direct' })],
+    [
+      'a bad name',
+      JSON.stringify({
+        t: 'request',
+        session,
+        client: 'a b',
+        external: { ip: '1.2.3.4', port: 1 },
+        local: [],
+        nat: 'public',
+      }),
+    ],
+    ['a bad path', JSON.stringify({ t: 'chosen', session, path: 'teleport' })],
+  ] as const) {
+    it(`refuses ${what}`, () => {
+      assert.throws(
+        () => parseSignal(line),
+        (err: unknown) => isRcppError(err) && err.code === 'PROTOCOL_ERROR',
+      );
+    });
+  }
+
+  it('tells a version mismatch apart', () => {
+    assert.throws(
+      () => parseSignal('{"t":"open","v":2,"kind":"signal"}'),
+      (err: unknown) => isRcppError(err) && err.code === 'VERSION_MISMATCH',
+    );
+  });
+
+  it('reads one line and leaves the following bytes (TLS on a relay) in the stream', async () => {
+    const stream = new PassThrough();
+    stream.write('{"t":"open"');
+    stream.write(',"v":1,"kind":"relay","session":"' + session + '"}\n\x16\x03\x01rest');
+    const line = await readLine(stream);
+    assert.equal((JSON.parse(line) as { kind: string }).kind, 'relay');
+    const rest = stream.read() as Buffer;
+    assert.equal(rest.toString('latin1'), '\x16\x03\x01rest');
+  });
+
+  it('refuses a line longer than the cap before buffering more', async () => {
+    const stream = new PassThrough();
+    stream.write('x'.repeat(20_000));
+    await assert.rejects(
+      readLine(stream, { maxBytes: 16 * 1024 }),
+      (err: unknown) => isRcppError(err) && err.code === 'FRAME_TOO_LARGE',
+    );
+  });
+});
