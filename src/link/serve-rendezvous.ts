@@ -1,0 +1,279 @@
+// The running file server's presence on the rendezvous, until stopped:
+//
+//   connect (from the configured port) -> learn external address -> refuse if the name is live elsewhere
+//   -> offer the signaling socket (or fall back to periodic mode) -> publish our record (online)
+//   -> answer requests; republish every heartbeat; in periodic mode read client records every poll
+//   -> the session drops: reconnect with backoff (1 s doubling to 60 s) and republish; a new
+//      external address is learned on every reconnect
+//   -> stopped: publish the record as offline, remove the socket, close.
+// Authentication, host-key and name conflicts are fatal; network trouble never is.
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Duplex } from 'node:stream';
+import { isRcppError, RcppError } from '../errors.js';
+import { logger } from '../log.js';
+import type { PunchPlan } from '../nat/punch-plan.js';
+import type { OnProgress } from '../progress.js';
+import type { PeerRecord } from '../rendezvous/peer-record.js';
+import { readSignal } from '../rendezvous/signaling.js';
+import type { SshAuth } from '../rendezvous/ssh-auth.js';
+import type { Identity } from '../secure/identity.js';
+import { SOFTWARE } from '../version.js';
+import {
+  answerPeriodicRequest,
+  answerSignaling,
+  type AnswerContext,
+  type OnLink,
+  type PendingSetup,
+} from './answer-client.js';
+import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
+
+const log = logger('serve');
+
+export interface ServeRendezvousOptions {
+  rendezvous: RendezvousSettings;
+  auth: SshAuth;
+  localPort: number;
+  serverName: string;
+  identity: Identity;
+  pollSeconds: number;
+  onLink: OnLink;
+  signal: AbortSignal;
+  onProgress?: OnProgress;
+  heartbeatSeconds?: number;
+  /** Force periodic mode even when forwarding works (tests, diagnosis). */
+  forcePeriodic?: boolean;
+}
+
+const FATAL = new Set([
+  'AUTH_FAILED',
+  'HOST_KEY_UNKNOWN',
+  'HOST_KEY_MISMATCH',
+  'HOST_KEY_REVOKED',
+  'NAME_IN_USE',
+  'CONFIG_INVALID',
+]);
+const MAX_BACKOFF_MS = 60_000;
+const MAX_PENDING_SETUPS = 64;
+/** Requests older than this are not answered in periodic mode. */
+const REQUEST_MAX_AGE_MS = 120_000;
+
+export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<void> {
+  let backoffMs = 1000;
+  while (!opts.signal.aborted) {
+    let joined: Joined | undefined;
+    try {
+      joined = await joinRendezvous(
+        {
+          rendezvous: opts.rendezvous,
+          auth: opts.auth,
+          localPort: opts.localPort,
+          portFallback: 'fail',
+          signal: opts.signal,
+          ...(opts.onProgress && { onProgress: opts.onProgress }),
+        },
+        { role: 'server', name: opts.serverName },
+      );
+      backoffMs = 1000;
+      const ended = await serveOneSession(joined, opts);
+      if (opts.signal.aborted) return;
+      reportReconnect(
+        opts,
+        backoffMs,
+        `the rendezvous session ended${ended ? ` (${ended.message})` : ''}`,
+      );
+    } catch (err) {
+      await joined?.session.close();
+      if (opts.signal.aborted) return;
+      if (isRcppError(err) && FATAL.has(err.code)) throw err;
+      reportReconnect(opts, backoffMs, isRcppError(err) ? err.message : String(err));
+    }
+    try {
+      await delay(backoffMs, undefined, { signal: opts.signal });
+    } catch {
+      return;
+    }
+    backoffMs = Math.min(backoffMs * 2, MAX_BACKOFF_MS);
+  }
+}
+
+function reportReconnect(opts: ServeRendezvousOptions, inMs: number, message: string): void {
+  log(`reconnecting in ${inMs} ms: ${message}`);
+  opts.onProgress?.({ type: 'rendezvous:reconnecting', inMs, message });
+}
+
+/** Serves requests on one rendezvous session; resolves when it ends or the server stops. */
+async function serveOneSession(
+  joined: Joined,
+  opts: ServeRendezvousOptions,
+): Promise<Error | undefined> {
+  const { session, directory } = joined;
+  const socketPath = directory.socketPath(joined.home, opts.serverName);
+  const sessionStop = new AbortController();
+  const signal = AbortSignal.any([opts.signal, sessionStop.signal]);
+  const timers: NodeJS.Timeout[] = [];
+  try {
+    await refuseIfNameLive(joined, opts, socketPath);
+    let mode: 'socket' | 'records' = 'records';
+    let reason: string | undefined = opts.forcePeriodic ? 'periodic mode was requested' : undefined;
+    if (!opts.forcePeriodic) {
+      try {
+        await directory.unlinkSocket(opts.serverName);
+        await session.forwardIn(socketPath);
+        mode = 'socket';
+      } catch (err) {
+        reason = isRcppError(err) ? err.message : String(err);
+      }
+    }
+    const record = (online: boolean): PeerRecord => ({
+      v: 1,
+      role: 'server',
+      name: opts.serverName,
+      fingerprint: opts.identity.fingerprint,
+      lastSeen: new Date().toISOString(),
+      software: SOFTWARE,
+      external: joined.self.external,
+      local: joined.self.local,
+      nat: joined.self.nat,
+      online,
+      signaling: mode,
+      pollSeconds: opts.pollSeconds,
+    });
+    await directory.publish(record(true));
+    opts.onProgress?.({ type: 'record:published', name: opts.serverName, role: 'server' });
+    opts.onProgress?.({ type: 'signaling:ready', mode, ...(reason !== undefined && { reason }) });
+
+    const ctx: AnswerContext = {
+      serverName: opts.serverName,
+      identity: opts.identity,
+      directory,
+      self: joined.self,
+      onLink: opts.onLink,
+      signal,
+      ...(opts.onProgress && { onProgress: opts.onProgress }),
+    };
+    const pending = new Map<string, PendingSetup>();
+    session.onIncoming((channel) => {
+      handleChannel(channel, ctx, pending).catch((err: unknown) => {
+        log(`channel failed: ${(err as Error).message}`);
+        channel.destroy();
+      });
+    });
+
+    const heartbeatMs = (opts.heartbeatSeconds ?? 60) * 1000;
+    timers.push(
+      setInterval(() => {
+        directory
+          .publish(record(true))
+          .catch((err: unknown) => log(`heartbeat failed: ${(err as Error).message}`));
+      }, heartbeatMs),
+    );
+    if (mode === 'records') timers.push(startPolling(ctx, opts));
+
+    const ended = await Promise.race([
+      session.closed,
+      new Promise<undefined>((resolve) =>
+        opts.signal.addEventListener('abort', () => resolve(undefined), { once: true }),
+      ),
+    ]);
+    if (opts.signal.aborted) {
+      await directory.publish(record(false)).catch(() => {});
+      if (mode === 'socket') await directory.unlinkSocket(opts.serverName).catch(() => {});
+    }
+    return ended;
+  } finally {
+    for (const t of timers) clearInterval(t);
+    sessionStop.abort();
+    await session.close();
+  }
+}
+
+/** Another file server with our name that still answers on its socket means a real conflict. */
+async function refuseIfNameLive(
+  joined: Joined,
+  opts: ServeRendezvousOptions,
+  socketPath: string,
+): Promise<void> {
+  const old = joined.record;
+  if (old?.online !== true || old.signaling !== 'socket') return;
+  let probe: Duplex | undefined;
+  try {
+    probe = await joined.session.forwardOut(socketPath);
+  } catch {
+    return; // nobody listens: the previous run ended without marking itself offline
+  }
+  probe.destroy();
+  if (old.fingerprint === opts.identity.fingerprint) {
+    throw new RcppError(
+      'NAME_IN_USE',
+      `File server ${opts.serverName} is already running with this configuration.`,
+      'Stop the other rcpp2p process first.',
+    );
+  }
+  throw new RcppError(
+    'NAME_IN_USE',
+    `Another file server named ${opts.serverName} is running on the rendezvous.`,
+    'Choose a different file-server name with rcpp2p --configure.',
+  );
+}
+
+async function handleChannel(
+  channel: Duplex,
+  ctx: AnswerContext,
+  pending: Map<string, PendingSetup>,
+): Promise<void> {
+  const open = await readSignal(channel, {
+    signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(8000)]),
+  });
+  if (open.t !== 'open')
+    throw new RcppError('PROTOCOL_ERROR', 'A signaling channel did not start with "open".');
+  if (open.kind === 'signal') {
+    if (pending.size >= MAX_PENDING_SETUPS) {
+      throw new RcppError('BUSY', 'Too many connection set-ups at once.');
+    }
+    await answerSignaling(channel, ctx, pending);
+    return;
+  }
+  const setup = pending.get(open.session);
+  if (!setup) throw new RcppError('PROTOCOL_ERROR', 'A relay channel named an unknown set-up.');
+  setup.offer({
+    path: 'relay',
+    reason: 'relayed through the rendezvous',
+    remote: 'the rendezvous host',
+    stream: channel,
+  });
+}
+
+function startPolling(ctx: AnswerContext, opts: ServeRendezvousOptions): NodeJS.Timeout {
+  const seen = new Set<string>();
+  const plan: PunchPlan = {
+    attemptTimeoutMs: 1000,
+    refusedRetryMs: 150,
+    otherRetryMs: 250,
+    deadlineMs: 10_000,
+  };
+  let polling = false;
+  const poll = async (): Promise<void> => {
+    if (polling) return;
+    polling = true;
+    try {
+      const clients = await ctx.directory.list('client');
+      const now = Date.now();
+      for (const client of clients) {
+        const request = client.request;
+        if (!request || seen.has(request.id) || now - Date.parse(request.at) > REQUEST_MAX_AGE_MS)
+          continue;
+        seen.add(request.id);
+        answerPeriodicRequest(client, ctx, plan).catch((err: unknown) =>
+          log(`periodic answer to ${client.name} failed: ${(err as Error).message}`),
+        );
+      }
+    } finally {
+      polling = false;
+    }
+  };
+  const timer = setInterval(() => {
+    poll().catch((err: unknown) => log(`poll failed: ${(err as Error).message}`));
+  }, opts.pollSeconds * 1000);
+  poll().catch((err: unknown) => log(`poll failed: ${(err as Error).message}`));
+  return timer;
+}
