@@ -84,12 +84,18 @@ export async function answerSignaling(
   ]);
   let listener: PublicListener | undefined;
   try {
-    if (ctx.self.nat === 'public') listener = await openPublicListener(contenderSignal);
+    const sameRouter = request.external.ip === ctx.self.external.ip;
+    // A public server, or a server behind the client's own router, listens for this one set-up.
+    if (ctx.self.nat === 'public' || (sameRouter && ctx.self.local.length > 0)) {
+      listener = await openPublicListener(contenderSignal);
+    }
     const self: PeerAddresses = {
       external: ctx.self.external,
       local: ctx.self.local,
       nat: ctx.self.nat,
-      ...(listener && { listen: { ip: ctx.self.external.ip, port: listener.port } }),
+      ...(listener &&
+        ctx.self.nat === 'public' && { listen: { ip: ctx.self.external.ip, port: listener.port } }),
+      ...(listener && sameRouter && { lanPort: listener.port }),
     };
     writeSignal(channel, {
       t: 'accept',

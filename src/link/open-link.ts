@@ -6,14 +6,13 @@
 //   -> race LAN, punch, listener and relay; TLS 1.3 with the fingerprints from the records
 //   -> tell the server which path won; hand back the TLS stream
 import { randomBytes } from 'node:crypto';
-import type net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import { racePaths } from '../nat/path-race.js';
 import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
-import { resetSocket } from '../net/tcp.js';
+import { closeLinkStream } from '../net/tcp.js';
 import type { OnProgress, PathKind } from '../progress.js';
 import { describeAge, type PeerRecord } from '../rendezvous/peer-record.js';
 import {
@@ -269,9 +268,8 @@ export function makeLink(
     close() {
       closing ??= (async () => {
         // The transfer protocol has said goodbye by now; a reset leaves no TIME_WAIT on our port.
-        if ('resetAndDestroy' in raw) resetSocket(raw as net.Socket);
+        closeLinkStream(raw);
         stream.destroy();
-        raw.destroy();
         await closeSession();
       })();
       return closing;

@@ -1,7 +1,10 @@
 // Which paths to try toward a peer, and why, from what each side knows about itself. Pure: the
 // same function runs on the client and on the file server, so both sides punch the same pairs.
 //
-//   same external IP            -> lan: simultaneous open to the peer's private addresses
+//   same external IP            -> lan: simultaneous open to the peer's private addresses, and
+//                                  the client connects to the server's short-lived LAN listener
+//                                  (on a LAN a SYN to a closed port gets an RST at once, so the
+//                                  two SYNs of a simultaneous open rarely cross there)
 //   different external IPs      -> direct: simultaneous open to the peer's external address
 //   peer is public and listens  -> connect to its listener (direct to a server, reversed to a client)
 //   we are public and listen    -> the peer connects to us
@@ -63,6 +66,23 @@ export function planPaths(
         method: 'punch',
         path: 'lan',
         remote,
+        reason: `both peers are behind the same router (${self.external.ip})`,
+      });
+    }
+    if (peer.lanPort !== undefined) {
+      for (const local of peer.local) {
+        steps.push({
+          method: 'connect',
+          path: 'lan',
+          remote: { ip: local.ip, port: peer.lanPort },
+          reason: `both peers are behind the same router (${self.external.ip})`,
+        });
+      }
+    }
+    if (self.lanPort !== undefined) {
+      steps.push({
+        method: 'accept',
+        path: 'lan',
         reason: `both peers are behind the same router (${self.external.ip})`,
       });
     }

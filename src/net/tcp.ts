@@ -2,6 +2,7 @@
 // closing one without leaving a TIME_WAIT entry that would block the next run from that port.
 import net from 'node:net';
 import { abortError, RcppError } from '../errors.js';
+import type { Duplex } from 'node:stream';
 import type { Endpoint } from '../progress.js';
 
 export interface ConnectFromOptions {
@@ -74,6 +75,15 @@ export function resetSocket(socket: net.Socket): void {
   } catch {
     socket.destroy();
   }
+}
+
+/**
+ * Closes the raw stream under a link: a TCP socket with a reset (no TIME_WAIT left on the punching
+ * port pair for the next request), anything else (an SSH relay channel) by destroying it.
+ */
+export function closeLinkStream(raw: Duplex): void {
+  if (raw instanceof net.Socket) resetSocket(raw);
+  else raw.destroy();
 }
 
 /** Makes an ssh2-managed socket close passively: wait for the peer's FIN, else reset. */

@@ -21,6 +21,8 @@ export interface PeerAddresses {
   nat: NatKind;
   /** A listening endpoint, offered by a peer that is publicly reachable. */
   listen?: Endpoint;
+  /** A port listening on every local address, offered to a peer behind the same router. */
+  lanPort?: number;
 }
 
 export type SignalMessage =
@@ -51,6 +53,11 @@ function checkAddresses(m: Partial<PeerAddresses>): void {
     throw protocolError('NAT kind');
   }
   if (m.listen !== undefined && !isEndpoint(m.listen)) throw protocolError('listen address');
+  if (m.lanPort !== undefined && !isPort(m.lanPort)) throw protocolError('LAN port');
+}
+
+function isPort(value: unknown): value is number {
+  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
 }
 
 /** Validates one decoded line; throws PROTOCOL_ERROR with what was wrong. */
@@ -94,6 +101,7 @@ export function parseSignal(line: string): SignalMessage {
         local: m['local'] as Endpoint[],
         nat: m['nat'] as NatKind,
         ...(m['listen'] !== undefined && { listen: m['listen'] as Endpoint }),
+        ...(m['lanPort'] !== undefined && { lanPort: m['lanPort'] as number }),
       };
       return m['t'] === 'request'
         ? { t: 'request', session: m['session'], client: m['client'] as string, ...addresses }

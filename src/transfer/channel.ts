@@ -192,13 +192,15 @@ export class FrameChannel {
   /**
    * Ends our side after a last message and keeps reading (and dropping) what the peer still sends, so
    * the peer reads our last message instead of a reset; destroys the stream after `graceMs`.
+   * With `sendFin: false` our side only waits for the peer to close first: the side that sends the
+   * first FIN keeps its port in TIME_WAIT, which would block the next punch from that port.
    */
-  async end(graceMs = 2000): Promise<void> {
+  async end(graceMs = 2000, opts: { sendFin?: boolean } = {}): Promise<void> {
     this.stopHeartbeat();
     this.discarding = true;
     if (this.paused) this.stream.resume();
     if (this.stream.destroyed) return;
-    if (!this.stream.writableEnded) this.stream.end();
+    if (opts.sendFin !== false && !this.stream.writableEnded) this.stream.end();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, graceMs);
       timer.unref();

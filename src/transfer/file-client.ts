@@ -212,7 +212,9 @@ export class FileClient {
         return;
       }
       this.ch.send({ t: 'bye' });
-      await this.ch.end();
+      // The server closes on bye; we wait for that instead of closing first, so our punching port
+      // is not left in TIME_WAIT toward the server (the next command reuses the same 4-tuple).
+      await this.ch.end(2000, { sendFin: false });
     })();
     return this.closing;
   }

@@ -65,7 +65,10 @@ export class ServerSession {
           ch.stopHeartbeat();
         }
       }
-      await ch.end();
+      // After bye nothing is left to say. We do not send a FIN either: the side that closes first
+      // keeps the port pair in TIME_WAIT, which would block the next punch between the same
+      // ports. Whoever owns the stream resets it now (see serve.ts).
+      ch.stopHeartbeat();
     } catch (err) {
       const e = isRcppError(err)
         ? err

@@ -294,6 +294,16 @@ async function fixture(p: FixtureParts): Promise<SshdFixture> {
 export function sshClientArgs(
   fx: Pick<SshdFixture, 'host' | 'port' | 'user' | 'clientKeyFile' | 'knownHostsFile'>,
 ): string[] {
+  return [...sshLoginOptions(fx), '-p', String(fx.port), '-l', fx.user, fx.host];
+}
+
+/**
+ * The login options of sshClientArgs without port, user and host, for any OpenSSH client: scp and
+ * sftp spell the port -P (and scp reads -l as a bandwidth limit), so they add their own.
+ */
+export function sshLoginOptions(
+  fx: Pick<SshdFixture, 'clientKeyFile' | 'knownHostsFile'>,
+): string[] {
   return [
     '-F',
     '/dev/null',
@@ -313,10 +323,5 @@ export function sshClientArgs(
     'ConnectTimeout=10',
     '-i',
     fx.clientKeyFile,
-    '-p',
-    String(fx.port),
-    '-l',
-    fx.user,
-    fx.host,
   ];
 }

@@ -53,6 +53,25 @@ describe('path plan', () => {
     ]);
   });
 
+  it('behind the same router with the server listening on the LAN: the client also dials it', () => {
+    const sameRouterLaptop = homeNat('203.0.113.21', '198.18.1.3', 40002);
+    const asusListening: PeerAddresses = { ...asus, lanPort: 45123 };
+    assert.deepEqual(summary(planPaths(client(sameRouterLaptop), asusListening)), [
+      'lan punch 198.18.1.2:40001',
+      'lan connect 198.18.1.2:45123',
+      'relay after 1500',
+    ]);
+    assert.deepEqual(summary(planPaths(server(asusListening), sameRouterLaptop)), [
+      'lan punch 198.18.1.3:40002',
+      'lan accept',
+    ]);
+    // a LAN port offered by a peer behind another router is ignored
+    assert.deepEqual(summary(planPaths(client(laptop), asusListening)), [
+      'direct punch 203.0.113.21:40001',
+      'relay after 1500',
+    ]);
+  });
+
   it('a public server (a VPS) listening: the client dials it directly, and still punches', () => {
     const vps: PeerAddresses = {
       external: { ip: '203.0.113.31', port: 40001 },

@@ -116,6 +116,18 @@ describe('signaling messages', () => {
       }),
     ],
     ['a bad path', JSON.stringify({ t: 'chosen', session, path: 'teleport' })],
+    [
+      'a LAN port out of range',
+      JSON.stringify({
+        t: 'accept',
+        session,
+        server: 'ASUS',
+        external: { ip: '1.2.3.4', port: 1 },
+        local: [],
+        nat: 'port-preserving',
+        lanPort: 70000,
+      }),
+    ],
   ] as const) {
     it(`refuses ${what}`, () => {
       assert.throws(
