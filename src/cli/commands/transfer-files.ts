@@ -1,0 +1,142 @@
+// rcpp2p --get SERVER FILE... and --put SERVER FILE...: files and folders over one connection.
+// Obvious mistakes (a local file missing, a target that exists without --force) are refused before
+// anything connects; everything else is decided per file and reported per file.
+import { stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { RcppError } from '../../errors.js';
+import { checkPeerName } from '../../rendezvous/names.js';
+import type { TransferResult } from '../../transfer/file-client.js';
+import type { CommandContext } from '../context.js';
+import { formatBytes, formatSeconds, formatSpeed } from '../format.js';
+import { exitCodeFor } from '../report-error.js';
+import { withServer } from './with-server.js';
+
+export interface TransferCommandOptions {
+  /** get: local folder to save into; put: folder on the server. */
+  to: string | undefined;
+  force: boolean;
+}
+
+export async function getCommand(
+  ctx: CommandContext,
+  serverName: string,
+  remotePaths: string[],
+  opts: TransferCommandOptions,
+): Promise<number> {
+  checkPeerName(serverName, 'file-server name');
+  const localDir = resolve(ctx.io.cwd, opts.to ?? '.');
+  const dirStat = await stat(localDir).catch(() => undefined);
+  if (!dirStat?.isDirectory()) {
+    throw new RcppError(
+      'FILE_NOT_FOUND',
+      `The folder ${localDir} does not exist.`,
+      'Create it, or pick another with --to.',
+    );
+  }
+  if (!opts.force) {
+    for (const remote of remotePaths) {
+      const target = resolve(localDir, basename(remote));
+      const existing = await stat(target).catch(() => undefined);
+      if (existing?.isFile()) {
+        throw new RcppError(
+          'FILE_EXISTS',
+          `${target} already exists.`,
+          'Add --force to replace it, or use --to to save elsewhere.',
+        );
+      }
+    }
+  }
+  return withServer(ctx, serverName, async ({ link, client }) => {
+    const results = await client.get(remotePaths, localDir, {
+      signal: ctx.signal,
+      onProgress: ctx.view.onProgress,
+      force: opts.force,
+    });
+    return report(ctx, serverName, results, link);
+  });
+}
+
+export async function putCommand(
+  ctx: CommandContext,
+  serverName: string,
+  localPaths: string[],
+  opts: TransferCommandOptions,
+): Promise<number> {
+  checkPeerName(serverName, 'file-server name');
+  const absolute = localPaths.map((p) => resolve(ctx.io.cwd, p));
+  for (const path of absolute) {
+    const s = await stat(path).catch(() => undefined);
+    if (!s)
+      throw new RcppError(
+        'FILE_NOT_FOUND',
+        `${path} does not exist.`,
+        'Check the name; nothing was sent.',
+      );
+    if (!s.isFile() && !s.isDirectory()) {
+      throw new RcppError('NOT_A_FILE', `${path} is neither a file nor a folder.`);
+    }
+  }
+  return withServer(ctx, serverName, async ({ link, client }) => {
+    const results = await client.put(absolute, opts.to ?? '', {
+      signal: ctx.signal,
+      onProgress: ctx.view.onProgress,
+      force: opts.force,
+    });
+    return report(ctx, serverName, results, link);
+  });
+}
+
+function report(
+  ctx: CommandContext,
+  serverName: string,
+  results: TransferResult[],
+  link: { path: string; reason: string; setupMs: number },
+): number {
+  ctx.view.finish();
+  let exitCode = 0;
+  let bytes = 0;
+  let ms = 0;
+  for (const r of results) {
+    if (r.ok) {
+      bytes += r.bytes - r.resumedBytes;
+      ms += r.transferMs;
+      ctx.view.emitJson({
+        op: r.op,
+        ok: true,
+        server: serverName,
+        file: r.file,
+        localPath: r.localPath,
+        bytes: r.bytes,
+        resumedBytes: r.resumedBytes,
+        sha256: r.sha256,
+        path: link.path,
+        reason: link.reason,
+        setupMs: link.setupMs,
+        transferMs: r.transferMs,
+      });
+    } else {
+      exitCode ||= exitCodeFor(r.error.code);
+      ctx.view.emitJson({
+        op: r.op,
+        ok: false,
+        server: serverName,
+        file: r.file,
+        path: link.path,
+        error: r.error,
+      });
+      ctx.io.stderr.write(`Error: ${r.file}: ${r.error.message}\n`);
+      if (r.error.hint) ctx.io.stderr.write(`${r.error.hint}\n`);
+    }
+  }
+  const ok = results.filter((r) => r.ok).length;
+  if (results.length > 1 || ok === 0) {
+    ctx.view.print(
+      `${ok} of ${results.length} file${results.length === 1 ? '' : 's'} transferred` +
+        (ok > 0
+          ? `, ${formatBytes(bytes)} in ${formatSeconds(ms)} (${formatSpeed(bytes, ms)})`
+          : '') +
+        '.',
+    );
+  }
+  return exitCode;
+}

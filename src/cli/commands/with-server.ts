@@ -1,0 +1,40 @@
+// The client commands' common shape: connect to a file server, speak the transfer protocol over
+// the authenticated stream, and close both cleanly whatever happens.
+import { openLink, type Link } from '../../link/open-link.js';
+import { FileClient } from '../../transfer/file-client.js';
+import { loadPeer, requireName, type CommandContext, type Peer } from '../context.js';
+
+export interface ServerConnection {
+  peer: Peer;
+  link: Link;
+  client: FileClient;
+}
+
+export async function withServer<T>(
+  ctx: CommandContext,
+  serverName: string,
+  run: (conn: ServerConnection) => Promise<T>,
+): Promise<T> {
+  const peer = await loadPeer(ctx);
+  const clientName = requireName(peer.config, 'clientName');
+  const link = await openLink({
+    rendezvous: peer.rendezvous,
+    auth: peer.auth,
+    localPort: peer.config.port,
+    clientName,
+    identity: peer.identity,
+    serverName,
+    signal: ctx.signal,
+    onProgress: ctx.view.onProgress,
+  });
+  try {
+    const client = await FileClient.open(link.stream, { clientName, signal: ctx.signal });
+    try {
+      return await run({ peer, link, client });
+    } finally {
+      await client.close().catch(() => {});
+    }
+  } finally {
+    await link.close();
+  }
+}

@@ -1,0 +1,170 @@
+// Every pair of peers connects: one NAT lab per setup, a real file server and a real client, a
+// download whose bytes are compared, and the path the client reports (and why).
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { canMakeNetns, hasSshd, skipUnless } from '../helpers/capability.js';
+import { createLab, type LabOptions } from '../helpers/nat-lab.js';
+import {
+  describeRun,
+  jsonLines,
+  setupLabPeers,
+  sha256File,
+  writeRandomFile,
+} from '../helpers/lab-peers.js';
+
+const skip = skipUnless(canMakeNetns(), hasSshd());
+
+interface Scenario {
+  name: string;
+  lab: LabOptions;
+  /** Paths the client may report; more than one only where the lab's timing decides. */
+  paths: string[];
+  /** Words the human output must give as the reason. */
+  reason?: RegExp;
+  serverArgs?: string[];
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: 'two home routers that keep ports and drop strays: direct',
+    lab: { server: 'drop', client: 'drop' },
+    paths: ['direct'],
+    reason: /simultaneous open through both NATs/,
+  },
+  {
+    name: 'a public server and a NATed client: direct',
+    lab: { server: 'public', client: 'drop' },
+    paths: ['direct'],
+  },
+  {
+    name: 'a NATed server and a public client: reversed or direct',
+    lab: { server: 'drop', client: 'public' },
+    paths: ['reversed', 'direct'],
+  },
+  {
+    name: 'both behind the same router (no hairpinning): lan',
+    lab: { server: 'drop', client: 'drop', sameLan: true },
+    paths: ['lan'],
+    reason: /same router/,
+  },
+  {
+    name: 'the server behind a router that answers strays with RST',
+    lab: { server: 'rst', client: 'drop' },
+    paths: ['direct', 'relay'],
+  },
+  {
+    name: 'the client behind a NAT that changes ports per destination: relay',
+    lab: { server: 'drop', client: 'symmetric' },
+    paths: ['relay'],
+    reason: /NAT changes ports/,
+  },
+  {
+    name: 'both behind NATs that change ports: relay',
+    lab: { server: 'symmetric', client: 'symmetric' },
+    paths: ['relay'],
+    reason: /both NATs change ports/,
+  },
+  {
+    name: 'a rendezvous that refuses socket forwarding: periodic',
+    lab: { server: 'drop', client: 'drop', forwarding: false },
+    paths: ['periodic'],
+    reason: /does not allow socket forwarding|periodic/,
+  },
+];
+
+describe('every pair of peers connects, and says how', { skip }, () => {
+  for (const scenario of SCENARIOS) {
+    it(scenario.name, async () => {
+      const lab = await createLab(scenario.lab);
+      const peers = await setupLabPeers(lab).catch(async (err: unknown) => {
+        await lab.close();
+        throw err;
+      });
+      try {
+        const server = await peers.startServer(scenario.serverArgs);
+        const sha = await writeRandomFile(join(peers.workDir, 'data.bin'), 2 * 1024 * 1024 + 11);
+        const r = await peers.client(['--get', 'ASUS', 'data.bin', '--json'], {
+          timeoutMs: 90_000,
+        });
+        assert.equal(
+          r.code,
+          0,
+          describeRun(r) + `\n--- server\n${server.stdout()}${server.stderr()}`,
+        );
+        assert.equal(await sha256File(join(peers.clientDir, 'data.bin')), sha);
+        const [result] = jsonLines(r.stdout);
+        assert.ok(
+          scenario.paths.includes(String(result?.['path'])),
+          `path ${String(result?.['path'])}, expected one of ${scenario.paths.join(', ')}\n${describeRun(r)}`,
+        );
+        if (scenario.reason) assert.match(r.stderr, scenario.reason, describeRun(r));
+        assert.match(
+          r.stderr,
+          /^Connected: .* \(.+\)\.$/m,
+          'the human output names the path and the reason',
+        );
+      } finally {
+        await lab.close();
+        await peers.cleanup();
+      }
+    });
+  }
+});
+
+describe('staying reachable', { skip }, () => {
+  it('a request after the server router lost its NAT mappings still succeeds', async () => {
+    const lab = await createLab({ server: 'drop', client: 'drop' });
+    const peers = await setupLabPeers(lab, { keepaliveSeconds: 2 });
+    try {
+      await peers.startServer();
+      await writeRandomFile(join(peers.workDir, 'a.bin'), 100_000);
+      const first = await peers.client(['--get', 'ASUS', 'a.bin', '--json']);
+      assert.equal(first.code, 0, describeRun(first));
+      await lab.flushConntrack('server');
+      const second = await peers.client(['--get', 'ASUS', 'a.bin', '--json', '--force'], {
+        timeoutMs: 90_000,
+      });
+      assert.equal(second.code, 0, describeRun(second));
+    } finally {
+      await lab.close();
+      await peers.cleanup();
+    }
+  });
+
+  it('a stopped server is reported offline at once, with when it was last seen', async () => {
+    const lab = await createLab({ server: 'drop', client: 'drop' });
+    const peers = await setupLabPeers(lab);
+    try {
+      const server = await peers.startServer();
+      await server.kill(5000);
+      const started = Date.now();
+      const r = await peers.client(['--filelist', 'ASUS']);
+      assert.equal(r.code, 4, describeRun(r));
+      assert.match(
+        r.stderr,
+        /File server ASUS is offline \(last seen (just now|\d+ seconds? ago)\)/,
+      );
+      assert.ok(Date.now() - started < 15_000, 'no hang');
+    } finally {
+      await lab.close();
+      await peers.cleanup();
+    }
+  });
+
+  it('a server killed without warning is reported offline, not waited for', async () => {
+    const lab = await createLab({ server: 'drop', client: 'drop' });
+    const peers = await setupLabPeers(lab);
+    try {
+      const server = await peers.startServer();
+      process.kill(server.pid, 'SIGKILL');
+      await server.exited;
+      const r = await peers.client(['--filelist', 'ASUS'], { timeoutMs: 60_000 });
+      assert.equal(r.code, 4, describeRun(r));
+      assert.match(r.stderr, /File server ASUS is offline/);
+    } finally {
+      await lab.close();
+      await peers.cleanup();
+    }
+  });
+});

@@ -1,0 +1,185 @@
+// Security through the NAT lab with real processes: strangers get nothing, a peer whose key does not
+// match its record is refused on both sides, a changed rendezvous host key is refused like ssh does,
+// hostile names are refused, and the bytes on the wire are not the file's bytes.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { canMakeNetns, hasCommand, hasSshd, skipUnless } from '../helpers/capability.js';
+import { createLab, type Lab } from '../helpers/nat-lab.js';
+import {
+  describeRun,
+  jsonLines,
+  RCPP2P_BIN,
+  setupLabPeers,
+  sha256File,
+  writeRandomFile,
+  type LabPeers,
+} from '../helpers/lab-peers.js';
+import type { ProcessHandle } from '../helpers/processes.js';
+
+const skip = skipUnless(
+  canMakeNetns(),
+  hasSshd(),
+  hasCommand('/usr/bin/tcpdump', 'Debian package tcpdump'),
+);
+
+describe('security in the NAT lab', { skip }, () => {
+  let lab: Lab;
+  let peers: LabPeers;
+  let server: ProcessHandle;
+
+  before(async () => {
+    lab = await createLab({ server: 'public', client: 'drop' });
+    peers = await setupLabPeers(lab);
+    server = await peers.startServer();
+  });
+
+  after(async () => {
+    await server?.kill(3000);
+    await lab?.close();
+    await peers?.cleanup();
+  });
+
+  it('a stranger that connects to the server’s published address and port gets no data, and the server keeps serving', async () => {
+    const probe = await lab.tcpConnect('stranger', {
+      host: lab.hosts.server.ip,
+      port: 40001,
+      timeoutMs: 2000,
+    });
+    assert.notEqual(
+      probe.outcome,
+      'connected',
+      `the punching port must not accept strangers: ${JSON.stringify(probe)}`,
+    );
+    assert.equal(probe.firstLine ?? '', '');
+    await writeRandomFile(join(peers.workDir, 'after-stranger.bin'), 50_000);
+    const r = await peers.client(['--get', 'ASUS', 'after-stranger.bin']);
+    assert.equal(r.code, 0, describeRun(r));
+  });
+
+  it('a client whose certificate does not match its record is refused, and both sides say why', async () => {
+    // An impostor registers the name LAPTOP with its own identity: the real LAPTOP no longer matches.
+    const impostorConfig = join(peers.dir, 'impostor.json');
+    await peers.configure(impostorConfig, ['--client-name', 'LAPTOP', '--port', '40003']);
+    const register = await lab.exec('client', process.execPath, [
+      RCPP2P_BIN,
+      '--config',
+      impostorConfig,
+      '--addclient',
+    ]);
+    assert.equal(register.code, 0, describeRun(register));
+    try {
+      await writeRandomFile(join(peers.workDir, 'secret.bin'), 10_000);
+      const r = await peers.client(['--get', 'ASUS', 'secret.bin']);
+      assert.equal(r.code, 4, describeRun(r));
+      assert.match(r.stderr, /refused this peer's certificate/);
+      await server.waitForOutput(/Client LAPTOP failed: .*presented certificate SHA256:/, 10_000);
+      await assert.rejects(readFile(join(peers.clientDir, 'secret.bin')), 'nothing was received');
+    } finally {
+      const again = await peers.client(['--addclient']);
+      assert.equal(again.code, 0, describeRun(again));
+    }
+  });
+
+  it('a server record with another fingerprint is refused by the client before any request', async () => {
+    const recordFile = join(lab.rendezvous.rendezvousDir, 'servers', 'ASUS.json');
+    const original = await readFile(recordFile, 'utf8');
+    const record = JSON.parse(original) as { fingerprint: string };
+    record.fingerprint = 'SHA256:' + randomBytes(32).toString('base64').replace(/=+$/, '');
+    await writeFile(recordFile, JSON.stringify(record));
+    try {
+      const r = await peers.client(['--filelist', 'ASUS']);
+      assert.equal(r.code, 4, describeRun(r));
+      assert.match(
+        r.stderr,
+        /presented certificate SHA256:\S+, but its rendezvous record says SHA256:/,
+      );
+    } finally {
+      await writeFile(recordFile, original);
+    }
+  });
+
+  it('a changed rendezvous host key is refused with a warning like ssh’s', async () => {
+    const knownHosts = lab.rendezvous.knownHostsFile;
+    const original = await readFile(knownHosts, 'utf8');
+    const fake = 'AAAAC3NzaC1lZDI1NTE5AAAAI' + randomBytes(24).toString('base64').slice(0, 43);
+    await writeFile(knownHosts, original.replace(/ssh-ed25519 \S+/, `ssh-ed25519 ${fake}`));
+    try {
+      const r = await peers.client(['--filelist', 'ASUS']);
+      assert.equal(r.code, 3, describeRun(r));
+      assert.match(r.stderr, /WARNING: the host key of 203\.0\.113\.10 has changed/);
+      assert.match(r.stderr, /ssh-keygen -R/);
+    } finally {
+      await writeFile(knownHosts, original);
+    }
+  });
+
+  it('hostile names are refused and nothing outside the working directory is read or written', async () => {
+    const outside = join(peers.dir, 'outside-secret.txt');
+    await writeFile(outside, 'do not leak');
+    const names = [
+      '../outside-secret.txt',
+      '../../etc/passwd',
+      '/etc/passwd',
+      'a/../../outside-secret.txt',
+      '..',
+      '.',
+      '',
+      'x\\..\\..\\outside-secret.txt',
+      'name\u0000.txt',
+      'ok/../../../root',
+      '\u202Etxt.exe',
+      'a'.repeat(300),
+      'd/'.repeat(2100) + 'x',
+      'file.rcpp2p-partial',
+      'file.rcpp2p-lock',
+      '~/.ssh/id_ed25519',
+      './../outside-secret.txt',
+      '\u0007bell',
+      'C:\\Windows\\win.ini',
+      '//etc/passwd',
+    ];
+    for (const name of names) {
+      const r = await peers.client(['--get', 'ASUS', name]);
+      assert.notEqual(r.code, 0, `${JSON.stringify(name)} was accepted\n${describeRun(r)}`);
+    }
+    assert.equal(await readFile(outside, 'utf8'), 'do not leak');
+    const clientFiles = await readdir(peers.clientDir);
+    assert.ok(
+      !clientFiles.includes('outside-secret.txt') && !clientFiles.includes('passwd'),
+      clientFiles.join(', '),
+    );
+    // --put cannot aim outside either
+    await writeFile(join(peers.clientDir, 'x.txt'), 'x');
+    const put = await peers.client(['--put', 'ASUS', 'x.txt', '--to', '../escape']);
+    assert.notEqual(put.code, 0, describeRun(put));
+    await assert.rejects(readFile(join(peers.workDir, '..', 'escape', 'x.txt')));
+    await rm(join(peers.clientDir, 'x.txt'));
+  });
+
+  it('the bytes on the wire do not contain the file’s plaintext', async () => {
+    const marker = 'RCPP2P-PLAINTEXT-MARKER-';
+    await writeFile(join(peers.workDir, 'plain.txt'), marker.repeat(40_000));
+    const pcap = join(peers.dir, 'wire.pcap');
+    const router = lab.natRouterNs('client');
+    assert.ok(router, 'the client sits behind a router');
+    const capture = lab.spawn(
+      { name: 'client', ns: router, ip: '', publicIp: '', nat: 'drop', routerNs: undefined },
+      '/usr/bin/tcpdump',
+      ['-i', 'wan0', '-U', '-w', pcap, 'tcp'],
+    );
+    await capture.waitForOutput(/listening on/, 10_000);
+    const r = await peers.client(['--get', 'ASUS', 'plain.txt', '--json']);
+    await capture.kill(2000);
+    assert.equal(r.code, 0, describeRun(r));
+    assert.equal(
+      jsonLines(r.stdout)[0]?.['sha256'],
+      await sha256File(join(peers.workDir, 'plain.txt')),
+    );
+    const wire = await readFile(pcap);
+    assert.ok(wire.length > 1_000_000, `the capture saw the transfer (${wire.length} bytes)`);
+    assert.equal(wire.indexOf(Buffer.from(marker)), -1, 'plaintext found on the wire');
+  });
+});
