@@ -140,7 +140,9 @@ export class ConsoleView {
         this.line(`${e.client}: ${e.op} ${e.detail}`);
         break;
       case 'server:session-ended':
-        this.line(`Client ${e.client} disconnected${e.message ? `: ${e.message}` : ''}.`);
+        this.line(
+          `Client ${e.client} disconnected${e.message ? `: ${e.message.replace(/\.$/, '')}` : ''}.`,
+        );
         break;
       case 'server:refused':
         this.line(`Refused ${e.client}: ${e.message}`);

@@ -22,7 +22,6 @@ import { resolveSshAuth } from '../rendezvous/ssh-auth.js';
 import type { UnknownHostKey } from '../rendezvous/ssh-session.js';
 import type { CommandContext } from './context.js';
 import { rendezvousSettings } from './context.js';
-import { reportError } from './report-error.js';
 
 type Question = Record<string, unknown>;
 type Ask = (question: Question) => Promise<unknown>;
@@ -87,7 +86,7 @@ export async function runWizard(
     if (test !== true) return config;
     const failure = await testLogin(ctx, config, ask);
     if (failure === undefined) return config;
-    for (const line of reportError(failure).lines) ctx.io.stderr.write(`${line}\n`);
+    ctx.view.fail(failure); // closes the open "Connecting..." step and prints the sentence
     const next = await ask({
       type: 'select',
       message: 'The login test failed. What now?',

@@ -183,13 +183,18 @@ function secureAndServe(candidate: Candidate, client: PeerRecord, ctx: AnswerCon
     signal: ctx.signal,
   })
     .then(async ({ socket }) => {
-      ctx.onProgress?.({
-        type: 'server:client-connected',
-        client: client.name,
-        path: candidate.path,
-        reason: candidate.reason,
-        remote: candidate.remote,
-      });
+      // The client keeps one stream and closes the others unused: announce a stream once it
+      // carries the client's first bytes. (The file server's 'data' listener is added in the same
+      // tick by onLink, so both see that first chunk.)
+      socket.once('data', () =>
+        ctx.onProgress?.({
+          type: 'server:client-connected',
+          client: client.name,
+          path: candidate.path,
+          reason: candidate.reason,
+          remote: candidate.remote,
+        }),
+      );
       await ctx.onLink(socket, candidate.stream, {
         client: client.name,
         path: candidate.path,

@@ -68,7 +68,7 @@ export async function joinRendezvous(
     const self: SelfAddresses = {
       localPort: session.localPort,
       external: hello.observed,
-      local: lanEndpoints(session.localPort, ips),
+      local: lanEndpoints(session.localPort, ips, hello.observed),
       nat,
     };
     opts.onProgress?.({

@@ -60,14 +60,16 @@ export function planPaths(
   const pathToward = (listenerRole: Role): PathKind =>
     listenerRole === 'server' ? 'direct' : 'reversed';
 
+  const lanReason = self.external.ip.startsWith('127.')
+    ? 'both peers are on this machine'
+    : `both peers are behind the same router (${self.external.ip})`;
+  // Behind one router with a LAN listener, the public listener is the same socket: use it once.
+  const lanListens = sameRouter && (peer.lanPort !== undefined || self.lanPort !== undefined);
+  const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.ip === b.ip && a.port === b.port;
+
   if (sameRouter) {
     for (const remote of peer.local) {
-      steps.push({
-        method: 'punch',
-        path: 'lan',
-        remote,
-        reason: `both peers are behind the same router (${self.external.ip})`,
-      });
+      steps.push({ method: 'punch', path: 'lan', remote, reason: lanReason });
     }
     if (peer.lanPort !== undefined) {
       for (const local of peer.local) {
@@ -75,19 +77,16 @@ export function planPaths(
           method: 'connect',
           path: 'lan',
           remote: { ip: local.ip, port: peer.lanPort },
-          reason: `both peers are behind the same router (${self.external.ip})`,
+          reason: lanReason,
         });
       }
     }
     if (self.lanPort !== undefined) {
-      steps.push({
-        method: 'accept',
-        path: 'lan',
-        reason: `both peers are behind the same router (${self.external.ip})`,
-      });
+      steps.push({ method: 'accept', path: 'lan', reason: lanReason });
     }
   }
-  if (!sameRouter || peer.nat === 'public') {
+  const punchedOnLan = sameRouter && peer.local.some((l) => sameEndpoint(l, peer.external));
+  if ((!sameRouter || peer.nat === 'public') && !punchedOnLan) {
     const both = self.nat !== 'public' && peer.nat !== 'public';
     steps.push({
       method: 'punch',
@@ -98,7 +97,7 @@ export function planPaths(
         : `simultaneous open (${natWords(self.nat === 'public' ? 'this peer' : `the ${peerRole}`, 'public')})`,
     });
   }
-  if (peer.listen) {
+  if (peer.listen && !lanListens) {
     steps.push({
       method: 'connect',
       path: pathToward(peerRole),
@@ -106,7 +105,7 @@ export function planPaths(
       reason: `the ${peerRole} is publicly reachable`,
     });
   }
-  if (self.listen) {
+  if (self.listen && !lanListens) {
     steps.push({
       method: 'accept',
       path: pathToward(self.role),

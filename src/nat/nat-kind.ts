@@ -20,8 +20,12 @@ export function interfaceAddresses(): string[] {
     .flatMap((i) => (i !== undefined && i.family === 'IPv4' ? [i.address] : []));
 }
 
-/** Where a peer behind the same router can reach us: our non-loopback IPv4 addresses, our port. */
-export function lanEndpoints(port: number, interfaceIps: string[]): Endpoint[] {
+/**
+ * Where a peer behind the same router can reach us: our non-loopback IPv4 addresses, our port.
+ * When the rendezvous itself saw us on loopback, every peer is on this machine: loopback only.
+ */
+export function lanEndpoints(port: number, interfaceIps: string[], observed: Endpoint): Endpoint[] {
+  if (observed.ip.startsWith('127.')) return [{ ip: observed.ip, port }];
   const lan = interfaceIps.filter((ip) => !ip.startsWith('127.'));
   return (lan.length > 0 ? lan : interfaceIps).slice(0, 8).map((ip) => ({ ip, port }));
 }

@@ -114,7 +114,8 @@ export function racePaths<T>(opts: RaceOptions<T>): Promise<RaceWinner<T>> {
         })
         .catch((err: unknown) => {
           candidate.stream.destroy();
-          if (!signal.aborted || isRcppError(err)) noteFailure(candidate.path, err);
+          // Once a winner is chosen, the others failing (we stopped them) is not news.
+          if (!settled && (!signal.aborted || isRcppError(err))) noteFailure(candidate.path, err);
           // An identity mismatch is an answer, not a reason to keep trying: stop at once.
           if (isRcppError(err) && err.code === 'PEER_IDENTITY_MISMATCH' && !settled) {
             settled = true;

@@ -53,8 +53,10 @@ export class ServerSession {
     const signal = outer ? AbortSignal.any([outer, this.stopper.signal]) : this.stopper.signal;
     const ch = this.ch;
     let message: string | undefined;
+    let greeted = false;
     try {
       await this.handshake(signal);
+      greeted = true;
       for (;;) {
         const msg = await ch.readMessage(signal);
         if (msg.t === 'bye') break;
@@ -81,11 +83,14 @@ export class ServerSession {
         ch.destroy();
       }
     } finally {
-      this.ctx.onProgress({
-        type: 'server:session-ended',
-        client: this.client,
-        ...(message ? { message } : {}),
-      });
+      // A connection that never said hello is a path that lost the client's race: not a session.
+      if (greeted) {
+        this.ctx.onProgress({
+          type: 'server:session-ended',
+          client: this.client,
+          ...(message ? { message } : {}),
+        });
+      }
     }
   }
 

@@ -72,6 +72,30 @@ describe('path plan', () => {
     ]);
   });
 
+  it('two peers on one machine (loopback): one LAN punch and one dial, nothing twice', () => {
+    const onLoopback = (port: number): PeerAddresses => ({
+      external: { ip: '127.0.0.1', port },
+      local: [{ ip: '127.0.0.1', port }],
+      nat: 'public',
+    });
+    const srv: PeerAddresses = {
+      ...onLoopback(40001),
+      listen: { ip: '127.0.0.1', port: 45000 },
+      lanPort: 45000,
+    };
+    const steps = planPaths(client(onLoopback(40002)), srv);
+    assert.deepEqual(summary(steps), [
+      'lan punch 127.0.0.1:40001',
+      'lan connect 127.0.0.1:45000',
+      'relay after 1500',
+    ]);
+    assert.equal(steps[0]?.reason, 'both peers are on this machine');
+    assert.deepEqual(summary(planPaths(server(srv), onLoopback(40002))), [
+      'lan punch 127.0.0.1:40002',
+      'lan accept',
+    ]);
+  });
+
   it('a public server (a VPS) listening: the client dials it directly, and still punches', () => {
     const vps: PeerAddresses = {
       external: { ip: '203.0.113.31', port: 40001 },
