@@ -75,7 +75,7 @@ export class ConsoleView {
     switch (e.type) {
       case 'rendezvous:connecting':
         this.step(
-          `Connecting to rendezvous ${e.host}:${e.port} from local port ${e.localPort}... `,
+          `Connecting to rendezvous ${e.host}:${e.port} from ${e.localPort === 0 ? 'a fresh local port' : `local port ${e.localPort}`}... `,
         );
         break;
       case 'rendezvous:connected':

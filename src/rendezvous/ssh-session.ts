@@ -2,6 +2,7 @@
 // rendezvous sees (and tells us) the NAT mapping that port gets. Runs commands, and offers or opens
 // the Unix-socket channels used for signaling and relay. ssh2 does the protocol; this file adds the
 // host-key check against known_hosts, clear errors, and a close that leaves no TIME_WAIT behind.
+import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -19,6 +20,10 @@ import {
   sshFingerprint,
 } from './known-hosts.js';
 import type { SshAuth } from './ssh-auth.js';
+
+// Ports a client punches from (IANA's dynamic range), one fresh port per command.
+const FRESH_PORT_MIN = 49152;
+const FRESH_PORT_MAX = 65535;
 
 const log = logger('ssh');
 
@@ -266,12 +271,13 @@ async function openSocket(opts: RendezvousSessionOptions, what: string): Promise
   const remote = { ip: opts.host, port: opts.port };
   const timeoutMs = opts.readyTimeoutMs ?? 20_000;
   try {
+    if (opts.localPort === 0) return await connectFromFreshPort(opts, timeoutMs);
     return await connectFrom({ remote, localPort: opts.localPort, signal: opts.signal, timeoutMs });
   } catch (err) {
     if (isPortBusy(err) && opts.portFallback === 'any') {
-      log(`local port ${opts.localPort} busy, taking any port`);
+      log(`local port ${opts.localPort} busy, taking another port`);
       try {
-        return await connectFrom({ remote, localPort: 0, signal: opts.signal, timeoutMs });
+        return await connectFromFreshPort(opts, timeoutMs);
       } catch (err2) {
         throw describeConnectError(err2, what) ?? err2;
       }
@@ -286,6 +292,25 @@ async function openSocket(opts: RendezvousSessionOptions, what: string): Promise
     }
     if (isRcppError(err)) throw err;
     throw describeConnectError(err, what) ?? err;
+  }
+}
+
+/**
+ * Connects from a random high port bound explicitly. (Letting the kernel pick at connect() time
+ * would not set SO_REUSEADDR on the port, and the hole punch could not share it afterwards.)
+ */
+async function connectFromFreshPort(
+  opts: RendezvousSessionOptions,
+  timeoutMs: number,
+): Promise<net.Socket> {
+  const remote = { ip: opts.host, port: opts.port };
+  for (let attempt = 1; ; attempt++) {
+    const localPort = FRESH_PORT_MIN + randomInt(FRESH_PORT_MAX - FRESH_PORT_MIN);
+    try {
+      return await connectFrom({ remote, localPort, signal: opts.signal, timeoutMs });
+    } catch (err) {
+      if (!isPortBusy(err) || attempt >= 8) throw err;
+    }
   }
 }
 

@@ -20,7 +20,12 @@ export async function withServer<T>(
   const link = await openLink({
     rendezvous: peer.rendezvous,
     auth: peer.auth,
-    localPort: peer.config.port,
+    // A fresh local port for every client command. Reusing the configured one would meet the last
+    // connection's leftovers: both routers keep a closed entry for that exact port pair for about
+    // 10 s, which lets the server's first SYNs through to our host before we punch, and our kernel
+    // answers them with RST (measured in the NAT lab: back-to-back commands fell back to the
+    // relay). The configured port stays the file server's, so a machine can run both roles.
+    localPort: 0,
     clientName,
     identity: peer.identity,
     serverName,
