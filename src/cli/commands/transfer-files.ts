@@ -124,7 +124,9 @@ function report(
         path: link.path,
         error: r.error,
       });
-      ctx.io.stderr.write(`Error: ${r.file}: ${r.error.message}\n`);
+      // Most messages name the file already; prefix it only when they do not.
+      const named = r.error.message.includes(r.file) ? '' : `${r.file}: `;
+      ctx.io.stderr.write(`Error: ${named}${r.error.message}\n`);
       if (r.error.hint) ctx.io.stderr.write(`${r.error.hint}\n`);
     }
   }
