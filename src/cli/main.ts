@@ -7,7 +7,7 @@ import { defaultConfigPath } from '../config/paths.js';
 import { RcppError } from '../errors.js';
 import { VERSION } from '../version.js';
 import { addClientCommand } from './commands/add-client.js';
-import { configureCommand } from './commands/configure.js';
+import { configureCommand, type ConfigureFlags } from './commands/configure.js';
 import { demoCommand } from './commands/demo.js';
 import { rendezvousServerCommand } from './commands/rendezvous-server.js';
 import { fileListCommand } from './commands/file-list.js';
@@ -19,21 +19,10 @@ import { makeAsk } from './prompt.js';
 import { EXIT } from './report-error.js';
 import { ConsoleView } from './view.js';
 
-interface Options {
+/** Every option commander parses; the --configure answers are configure.ts's own flags. */
+interface Options extends Partial<ConfigureFlags> {
   config?: string;
   configure?: boolean;
-  yes?: boolean;
-  rendezvous?: string;
-  identity?: string;
-  agent?: boolean;
-  knownHosts?: string;
-  rendezvousDir?: string;
-  serverName?: string;
-  clientName?: string;
-  port?: string;
-  dir?: string;
-  pollSeconds?: string;
-  keepaliveSeconds?: string;
   addclient?: boolean;
   filelist?: string[];
   get?: string[];

@@ -1,5 +1,6 @@
 // Turns a path plan into running contenders for the path race: punches, plain connects to a
 // public peer's listener, accepts on our own listener, and (client side) the relay channel.
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { connectFrom } from '../net/tcp.js';
 import type { Candidate, Contender } from '../nat/path-race.js';
@@ -21,39 +22,32 @@ const CONNECT_TIMEOUT_MS = 3000;
 export function toContenders(steps: PathStep[], ctx: ContenderContext): Contender[] {
   return steps.flatMap((step): Contender[] => {
     switch (step.method) {
-      case 'punch': {
+      case 'punch':
+      case 'connect': {
         const remote = `${step.remote.ip}:${step.remote.port}`;
-        return [
-          {
-            path: step.path,
-            remote,
-            delayMs: 0,
-            async run(signal, offer) {
-              const socket = await punch({
+        // A punch is a simultaneous open from our punching port; a connect dials a listener from
+        // any port. Either way one socket comes out.
+        const dial = (signal: AbortSignal): Promise<Socket> =>
+          step.method === 'punch'
+            ? punch({
                 localPort: ctx.localPort,
                 remote: step.remote,
                 signal,
                 ...(ctx.punchPlan && { plan: ctx.punchPlan }),
-              });
-              offer({ path: step.path, reason: step.reason, remote, stream: socket });
-            },
-          },
-        ];
-      }
-      case 'connect': {
-        const remote = `${step.remote.ip}:${step.remote.port}`;
-        return [
-          {
-            path: step.path,
-            remote,
-            delayMs: 0,
-            async run(signal, offer) {
-              const socket = await connectFrom({
+              })
+            : connectFrom({
                 remote: step.remote,
                 localPort: 0,
                 signal,
                 timeoutMs: CONNECT_TIMEOUT_MS,
               });
+        return [
+          {
+            path: step.path,
+            remote,
+            delayMs: 0,
+            async run(signal, offer) {
+              const socket = await dial(signal);
               offer({ path: step.path, reason: step.reason, remote, stream: socket });
             },
           },
