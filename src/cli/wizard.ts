@@ -86,7 +86,16 @@ export async function runWizard(
     if (test !== true) return config;
     const failure = await testLogin(ctx, config, ask);
     if (failure === undefined) return config;
-    ctx.view.fail(failure); // closes the open "Connecting..." step and prints the sentence
+    // fail() closes the open "Connecting..." step and prints the sentence and hint
+    ctx.view.fail(
+      failure.code === 'HOST_KEY_UNKNOWN'
+        ? new RcppError(
+            failure.code,
+            failure.message,
+            'The key was not trusted, so the login was not tested.',
+          )
+        : failure,
+    );
     const next = await ask({
       type: 'select',
       message: 'The login test failed. What now?',
