@@ -210,6 +210,9 @@ export class FrameChannel {
       }
       if (this.stream.destroyed) done();
       else this.stream.once('close', done);
+      // Waiting for the peer to close first: its end is the signal (a relayed TLS stream does not
+      // emit 'close' while our own side is still open).
+      if (opts.sendFin === false) this.stream.once('end', done);
     });
     this.stream.destroy();
   }
