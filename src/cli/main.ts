@@ -6,13 +6,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { defaultConfigPath } from '../config/paths.js';
 import { RcppError } from '../errors.js';
 import { VERSION } from '../version.js';
-import { addClientCommand } from './commands/add-client.js';
-import { configureCommand, type ConfigureFlags } from './commands/configure.js';
-import { demoCommand } from './commands/demo.js';
-import { rendezvousServerCommand } from './commands/rendezvous-server.js';
-import { fileListCommand } from './commands/file-list.js';
-import { serveCommand } from './commands/serve.js';
-import { getCommand, putCommand } from './commands/transfer-files.js';
+import type { ConfigureFlags } from './commands/configure.js';
 import type { CommandContext } from './context.js';
 import { processIo, type CliIo } from './io.js';
 import { makeAsk } from './prompt.js';
@@ -192,13 +186,17 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   }
 }
 
+// Each command is loaded when it runs: a get need not load the wizard's inquirer or the embedded
+// SSH server (start-up time is part of every command's set-up time).
 async function run(ctx: CommandContext, opts: Options, serving: boolean): Promise<number> {
   if (opts.configure) {
+    const { configureCommand } = await import('./commands/configure.js');
     return configureCommand(ctx, { ...opts, yes: opts.yes === true });
   }
   if (opts.yes) throw new RcppError('USAGE', '--yes only goes with --configure.');
-  if (opts.demo) return demoCommand(ctx);
+  if (opts.demo) return (await import('./commands/demo.js')).demoCommand(ctx);
   if (opts.rendezvousServer) {
+    const { rendezvousServerCommand } = await import('./commands/rendezvous-server.js');
     return rendezvousServerCommand(ctx, {
       listen: opts.listen,
       state: opts.state,
@@ -207,27 +205,30 @@ async function run(ctx: CommandContext, opts: Options, serving: boolean): Promis
       password: opts.accountPassword === true,
     });
   }
-  if (opts.addclient) return addClientCommand(ctx);
+  if (opts.addclient) return (await import('./commands/add-client.js')).addClientCommand(ctx);
   if (opts.filelist) {
     const [server, folder = '', ...extra] = opts.filelist;
     if (server === undefined || extra.length > 0)
       throw new RcppError('USAGE', 'Use: rcpp2p --filelist SERVER [FOLDER]');
-    return fileListCommand(ctx, server, folder);
+    return (await import('./commands/file-list.js')).fileListCommand(ctx, server, folder);
   }
   const transfer = { to: opts.to, force: opts.force === true };
   if (opts.get) {
     const [server, ...files] = opts.get;
     if (server === undefined || files.length === 0)
       throw new RcppError('USAGE', 'Use: rcpp2p --get SERVER FILE [FILE...]');
-    return getCommand(ctx, server, files, transfer);
+    return (await import('./commands/transfer-files.js')).getCommand(ctx, server, files, transfer);
   }
   if (opts.put) {
     const [server, ...files] = opts.put;
     if (server === undefined || files.length === 0)
       throw new RcppError('USAGE', 'Use: rcpp2p --put SERVER FILE [FILE...]');
-    return putCommand(ctx, server, files, transfer);
+    return (await import('./commands/transfer-files.js')).putCommand(ctx, server, files, transfer);
   }
-  if (serving) return serveCommand(ctx, { periodic: opts.periodic === true });
+  if (serving) {
+    const { serveCommand } = await import('./commands/serve.js');
+    return serveCommand(ctx, { periodic: opts.periodic === true });
+  }
   return EXIT.usage;
 }
 

@@ -1,0 +1,435 @@
+// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|relay|setup] [-- --out DIR]: rcpp2p against baselines measured in the
+// same run, in the NAT lab (root). Prints a table of min / median / max with ratios to the
+// baselines, and writes the raw figures (JSON) and a chart (SVG) under DIR (default bench-results/).
+//
+//   throughput lab   file server public (203.0.113.31), client behind a NAT that keeps ports: the
+//                    data path crosses one NAT, the same for rcpp2p, iperf3, a Node TCP and TLS
+//                    stream, and scp to an sshd on the server host. Unlimited, then 200 Mbit/s.
+//   relay lab        client behind a NAT that changes ports: rcpp2p relays through the rendezvous;
+//                    baseline: OpenSSH relaying the same bytes through the same rendezvous
+//                    (ssh -R on the server side, ssh -W on the client side).
+//   set-up           command start to exit for a 1-byte get (direct and relayed), next to
+//                    `ssh rendezvous true` with the same key and `node -e 0`.
+//   memory           peak RSS of both rcpp2p processes while moving the big file.
+//
+// Runs of rcpp2p and of its baselines alternate, so a slow spell of the machine hits both. Every
+// received file is checked against the SHA-256 of what was sent.
+//
+// It measures the CLI that test/helpers/lab-peers.ts spawns: bin/rcpp2p.js two folders above the
+// compiled helpers, which loads ../dist/src. `npm run bench` builds into dist/, so that is this
+// build. To measure another build without touching dist/: `npx tsc -p . --outDir X/dist`, copy
+// bin/rcpp2p.js to X/bin/, run `node X/dist/bench/main.js`. The bench warns when the CLI it spawns
+// is not the build it was compiled with.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { benchCapabilities } from './capabilities.js';
+import { createLab, type Lab, type LabOptions } from '../test/helpers/nat-lab.js';
+import {
+  describeRun,
+  jsonLines,
+  RCPP2P_BIN,
+  setupLabPeers,
+  type LabPeers,
+} from '../test/helpers/lab-peers.js';
+import { startSshd } from '../test/helpers/sshd.js';
+import {
+  iperf,
+  nodeStart,
+  rawStream,
+  scp,
+  sha256OfFile,
+  sshRelay,
+  sshTrue,
+  writeRandomFile,
+} from './baselines.js';
+import { renderChart } from './chart.js';
+import { mibPerSecond, NAME_WIDTH, row, type Series } from './stats.js';
+
+const MIB = 1024 * 1024;
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const RUNS = optionNumber('--runs', quick ? 1 : 3);
+/** The unlimited links and the relay: big enough that set-up is noise next to the transfer. */
+const SIZE = optionNumber('--size-mib', quick ? 32 : 1024) * MIB;
+/** The 200 Mbit/s link runs at ~23 MiB/s whatever the tool: 256 MiB is 11 s per transfer. */
+const LIMITED_SIZE = Math.min(SIZE, 256 * MIB);
+const OUT = resolve(optionText('--out') ?? join(process.cwd(), 'bench-results'));
+const RSS = /rcpp2p-max-rss-kib (\d+)/;
+const UNLIMITED = 'unlimited link';
+const LIMITED = '200 Mbit/s link';
+
+function optionText(name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+
+function optionNumber(name: string, fallback: number): number {
+  const text = optionText(name);
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} needs a whole number above 0`);
+  return n;
+}
+
+const series = new Map<string, Series>();
+function record(name: string, unit: Series['unit'], value: number): void {
+  if (!Number.isFinite(value)) throw new Error(`${name}: not a figure (${value})`);
+  const s = series.get(name) ?? { name, unit, values: [] };
+  s.values.push(value);
+  series.set(name, s);
+}
+
+async function main(): Promise<number> {
+  for (const cap of benchCapabilities()) {
+    if (!cap.ok) {
+      console.error(`The benchmark builds a NAT lab: it ${cap.reason}.`);
+      return 1;
+    }
+  }
+  const cli = checkCli();
+  process.env['RCPP2P_REPORT_RSS'] = '1';
+  const started = new Date();
+  const load = loadavg();
+  console.error(
+    `rcpp2p benchmark: ${RUNS} run(s) per figure, ${SIZE / MIB} MiB file (${LIMITED_SIZE / MIB} MiB on the ` +
+      `200 Mbit/s link)${quick ? ' (--quick)' : ''}; load average ${load.map((l) => l.toFixed(2)).join(' ')}`,
+  );
+  const only = optionText('--only');
+  if (!only || only === 'throughput') {
+    await timed(`direct throughput, ${UNLIMITED}`, () => throughput(undefined));
+    await timed(`direct throughput, ${LIMITED}`, () => throughput(200));
+  }
+  if (!only || only === 'relay') await timed('relay throughput', relay);
+  if (!only || only === 'setup') await timed('set-up time', setupTimes);
+  const seconds = (Date.now() - started.getTime()) / 1000;
+  const text = table();
+  console.log(`\n${text}`);
+  await writeResults(text, { started, seconds, cli, loadBefore: load, loadAfter: loadavg() });
+  return 0;
+}
+
+async function timed(what: string, run: () => Promise<void>): Promise<void> {
+  console.error(`== ${what}`);
+  const started = performance.now();
+  await run();
+  console.error(`   ${Math.round((performance.now() - started) / 1000)} s`);
+}
+
+/** The CLI the lab spawns, and a warning when it is not the build this file was compiled in. */
+function checkCli(): string {
+  const ours = fileURLToPath(new URL('..', import.meta.url));
+  const theirs = join(dirname(RCPP2P_BIN), '..', 'dist');
+  if (resolve(ours) !== resolve(theirs)) {
+    console.error(
+      `Warning: the lab runs ${RCPP2P_BIN}, which loads ${resolve(theirs)}, not this build ` +
+        `(${resolve(ours)}): the figures are for that build.`,
+    );
+  }
+  return RCPP2P_BIN;
+}
+
+/** A lab with two configured peers and a running file server; RSS of the server recorded at the end. */
+async function withPeers(
+  labOptions: LabOptions,
+  serverRss: string | undefined,
+  run: (lab: Lab, peers: LabPeers) => Promise<void>,
+): Promise<void> {
+  const lab = await createLab(labOptions);
+  try {
+    const peers = await setupLabPeers(lab);
+    try {
+      const server = await peers.startServer();
+      try {
+        await run(lab, peers);
+      } finally {
+        await server.kill(5000);
+      }
+      const rss = RSS.exec(server.stderr());
+      if (serverRss) {
+        if (!rss) throw new Error(`the file server reported no peak RSS:\n${server.stderr()}`);
+        record(serverRss, 'MB', Number(rss[1]) / 1024);
+      }
+    } finally {
+      await peers.cleanup();
+    }
+  } finally {
+    await lab.close();
+  }
+}
+
+interface Outcome {
+  result: Record<string, unknown>;
+  ms: number;
+  rssMb: number;
+}
+
+/** One rcpp2p client command with --json; throws unless it succeeded with one result. */
+async function rcpp2p(peers: LabPeers, cmd: string[]): Promise<Outcome> {
+  const started = performance.now();
+  const r = await peers.client([...cmd, '--json'], { timeoutMs: 600_000 });
+  const ms = performance.now() - started;
+  const result = jsonLines(r.stdout)[0];
+  const rss = RSS.exec(r.stderr);
+  if (r.code !== 0 || !result || result['ok'] !== true || !rss) {
+    throw new Error(`rcpp2p ${cmd.join(' ')} failed: ${describeRun(r)}`);
+  }
+  return { result, ms, rssMb: Number(rss[1]) / 1024 };
+}
+
+/** A get or put of a file of `size` bytes; checks the copy and records the throughput. */
+async function transfer(
+  peers: LabPeers,
+  op: 'get' | 'put',
+  size: number,
+  sha256: string,
+  name: string,
+): Promise<Outcome> {
+  const [from, to] =
+    op === 'get' ? [peers.workDir, peers.clientDir] : [peers.clientDir, peers.workDir];
+  const file = op === 'get' ? 'big.bin' : 'up.bin';
+  await rm(join(to, file), { force: true });
+  const out = await rcpp2p(peers, [`--${op}`, peers.serverName, file]);
+  const copy = await sha256OfFile(join(to, file));
+  if (copy !== sha256) throw new Error(`rcpp2p ${op}: the copy in ${to} differs from ${from}`);
+  record(name, 'MiB/s', mibPerSecond(size, Number(out.result['transferMs'])));
+  return out;
+}
+
+async function throughput(rateLimitMbit: number | undefined): Promise<void> {
+  const label = rateLimitMbit ? LIMITED : UNLIMITED;
+  const size = rateLimitMbit ? LIMITED_SIZE : SIZE;
+  const unlimited = rateLimitMbit === undefined;
+  const labOptions: LabOptions = { server: 'public', client: 'drop' };
+  if (rateLimitMbit) labOptions.rateLimitMbit = rateLimitMbit;
+  const serverRss = unlimited ? 'file server peak RSS (direct gets and puts)' : undefined;
+  await withPeers(labOptions, serverRss, async (lab, peers) => {
+    const getSha = await writeRandomFile(join(peers.workDir, 'big.bin'), size);
+    const upload = join(peers.clientDir, 'up.bin');
+    const putSha = await writeRandomFile(upload, size);
+    const sshd = unlimited
+      ? await startSshd({
+          netns: lab.hosts.server.ns,
+          listenAddress: lab.hosts.server.ip,
+          port: 2222,
+        })
+      : undefined;
+    try {
+      for (let i = 0; i < RUNS; i++) {
+        const got = await transfer(peers, 'get', size, getSha, `rcpp2p get, direct, ${label}`);
+        const put = await transfer(peers, 'put', size, putSha, `rcpp2p put, direct, ${label}`);
+        if (got.result['path'] === 'relay' || put.result['path'] === 'relay') {
+          throw new Error('expected a direct path in the throughput lab, got the relay');
+        }
+        if (unlimited) {
+          record('client peak RSS (direct get)', 'MB', got.rssMb);
+          record('client peak RSS (direct put)', 'MB', put.rssMb);
+        }
+        record(`iperf3 (raw TCP), ${label}`, 'MiB/s', await iperf(lab, size));
+        const ports = (k: number): [number, number] => [41001 + 10 * i + k, 41002 + 10 * i + k];
+        const stream = { size, dir: peers.dir };
+        record(
+          `Node TCP socket -> file, ${label}`,
+          'MiB/s',
+          await rawStream(lab, { ...stream, tls: false, ports: ports(0) }),
+        );
+        if (!sshd) continue;
+        record(
+          `Node TLS 1.3 socket -> file, ${label}`,
+          'MiB/s',
+          await rawStream(lab, { ...stream, tls: true, ports: ports(2) }),
+        );
+        const copy = { sshd, src: upload, size, dir: peers.dir };
+        const aes = 'aes128-gcm@openssh.com';
+        record(
+          `scp (default cipher), ${label}`,
+          'MiB/s',
+          await scp(lab, { ...copy, cipher: undefined }),
+        );
+        record(`scp (aes128-gcm), ${label}`, 'MiB/s', await scp(lab, { ...copy, cipher: aes }));
+      }
+    } finally {
+      await sshd?.stop();
+    }
+  });
+}
+
+async function relay(): Promise<void> {
+  const labOptions: LabOptions = { server: 'drop', client: 'symmetric' };
+  await withPeers(labOptions, 'file server peak RSS (relayed gets)', async (lab, peers) => {
+    const sha = await writeRandomFile(join(peers.workDir, 'big.bin'), SIZE);
+    const src = join(peers.clientDir, 'up.bin');
+    await writeRandomFile(src, SIZE);
+    for (let i = 0; i < RUNS; i++) {
+      const got = await transfer(peers, 'get', SIZE, sha, 'rcpp2p get, relayed');
+      if (got.result['path'] !== 'relay') {
+        throw new Error(`expected a relayed get, got ${String(got.result['path'])}`);
+      }
+      record('client peak RSS (relayed get)', 'MB', got.rssMb);
+      record(
+        'OpenSSH relay through the rendezvous (ssh -R / -W)',
+        'MiB/s',
+        await sshRelay(lab, { src, size: SIZE, dir: peers.dir }),
+      );
+    }
+  });
+}
+
+/** Seconds for `rcpp2p --version` in the client's namespace: Node plus loading the CLI's modules. */
+async function cliStart(lab: Lab): Promise<number> {
+  const started = performance.now();
+  const r = await lab.exec('client', process.execPath, [RCPP2P_BIN, '--version']);
+  const s = (performance.now() - started) / 1000;
+  if (r.code !== 0) throw new Error(`rcpp2p --version failed: ${describeRun(r)}`);
+  return s;
+}
+
+async function setupTimes(): Promise<void> {
+  const runs = Math.max(RUNS, 3);
+  for (const [kind, client] of [
+    ['direct', 'drop'],
+    ['relayed', 'symmetric'],
+  ] as const) {
+    await withPeers({ server: 'drop', client }, undefined, async (lab, peers) => {
+      await writeFile(join(peers.workDir, 'one.txt'), 'x');
+      for (let i = 0; i < runs; i++) {
+        if (kind === 'direct') await waitForRoutersToForget(lab);
+        await rm(join(peers.clientDir, 'one.txt'), { force: true });
+        const got = await rcpp2p(peers, ['--get', peers.serverName, 'one.txt']);
+        const path = String(got.result['path']);
+        if ((path === 'relay') !== (kind === 'relayed')) {
+          throw new Error(
+            `expected a ${kind} get in the set-up lab (run ${i + 1}), got ${path}: ${String(got.result['reason'])}`,
+          );
+        }
+        record(`rcpp2p 1-byte get, ${kind}: command start to exit`, 's', got.ms / 1000);
+        record(
+          `rcpp2p ${kind}: link set-up inside the process`,
+          's',
+          Number(got.result['setupMs']) / 1000,
+        );
+        if (kind === 'direct') {
+          record('floor: ssh rendezvous true (same key)', 's', await sshTrue(lab));
+          record('floor: node -e 0', 's', await nodeStart(lab));
+          record('rcpp2p --version: command start to exit', 's', await cliStart(lab));
+        }
+      }
+    });
+  }
+}
+
+/**
+ * Waits until neither NAT router holds a conntrack entry between the two peers. A finished link
+ * leaves one in CLOSE state for 10 s (nf_conntrack_tcp_timeout_close); while it is there, a new
+ * punch between the same ports fails and the get falls back to the relay. Users who run two
+ * commands within 10 s meet that too; this figure is the set-up of a fresh direct link.
+ */
+async function waitForRoutersToForget(lab: Lab): Promise<void> {
+  const rv = lab.rendezvous.host;
+  for (let i = 0; i < 100; i++) {
+    const entries = [...(await lab.conntrack('client')), ...(await lab.conntrack('server'))];
+    if (!entries.some((e) => e.orig.src !== rv && e.orig.dst !== rv)) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error('the NAT routers still track a connection between the peers after 25 s');
+}
+
+/** The table of medians and ratios (also saved next to the JSON). */
+function table(): string {
+  const lines: string[] = [`${'figure'.padEnd(NAME_WIDTH)} min / median / max`];
+  let heading: string | undefined;
+  const section = (title: string): void => {
+    heading = title;
+  };
+  const add = (name: string, ...baselines: string[]): void => {
+    const s = series.get(name);
+    if (!s) return;
+    if (heading) lines.push('', heading);
+    heading = undefined;
+    const bs = baselines.map((b) => series.get(b)).filter((b): b is Series => b !== undefined);
+    lines.push(row(s, bs));
+  };
+  for (const label of [UNLIMITED, LIMITED]) {
+    section(`-- direct, ${label}`);
+    const baselines = [
+      `iperf3 (raw TCP), ${label}`,
+      `Node TCP socket -> file, ${label}`,
+      `Node TLS 1.3 socket -> file, ${label}`,
+      `scp (default cipher), ${label}`,
+      `scp (aes128-gcm), ${label}`,
+    ];
+    for (const b of baselines) add(b);
+    for (const op of ['get', 'put']) {
+      add(`rcpp2p ${op}, direct, ${label}`, ...baselines.filter((b) => !b.startsWith('scp (aes')));
+    }
+  }
+  section('-- relayed through the rendezvous');
+  add('OpenSSH relay through the rendezvous (ssh -R / -W)');
+  add('rcpp2p get, relayed', 'OpenSSH relay through the rendezvous (ssh -R / -W)');
+  section('-- set-up (1-byte get, command start to exit)');
+  add('floor: node -e 0');
+  add('floor: ssh rendezvous true (same key)');
+  add('rcpp2p --version: command start to exit', 'floor: node -e 0');
+  add('rcpp2p 1-byte get, direct: command start to exit', 'floor: ssh rendezvous true (same key)');
+  add('rcpp2p direct: link set-up inside the process');
+  add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
+  add('rcpp2p relayed: link set-up inside the process');
+  section('-- peak RSS');
+  add('client peak RSS (direct get)');
+  add('client peak RSS (direct put)');
+  add('file server peak RSS (direct gets and puts)');
+  add('client peak RSS (relayed get)');
+  add('file server peak RSS (relayed gets)');
+  return lines.join('\n') + '\n';
+}
+
+async function writeResults(
+  text: string,
+  meta: {
+    started: Date;
+    seconds: number;
+    cli: string;
+    loadBefore: number[];
+    loadAfter: number[];
+  },
+): Promise<void> {
+  await mkdir(OUT, { recursive: true });
+  const stamp = meta.started.toISOString().replace(/[:.]/g, '-');
+  const all = [...series.values()];
+  const base = join(OUT, `bench-${stamp}`);
+  const json = {
+    quick,
+    runs: RUNS,
+    sizeBytes: SIZE,
+    limitedSizeBytes: LIMITED_SIZE,
+    started: meta.started.toISOString(),
+    seconds: Math.round(meta.seconds),
+    node: process.version,
+    cli: meta.cli,
+    loadAverage: { before: meta.loadBefore, after: meta.loadAfter },
+    series: all,
+  };
+  await writeFile(`${base}.json`, JSON.stringify(json, null, 2) + '\n');
+  await writeFile(`${base}.txt`, text);
+  const byUnit = (unit: Series['unit']): Series[] => all.filter((s) => s.unit === unit);
+  await writeFile(
+    `${base}.svg`,
+    renderChart(`rcpp2p benchmark ${stamp}${quick ? ' (quick)' : ''}`, [
+      { heading: 'Throughput (MiB/s)', series: byUnit('MiB/s') },
+      { heading: 'Set-up time (s)', series: byUnit('s') },
+      { heading: 'Peak RSS (MB)', series: byUnit('MB') },
+    ]),
+  );
+  console.error(
+    `Took ${Math.round(meta.seconds)} s. Raw figures, table and chart: ${base}.{json,txt,svg}`,
+  );
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`bench failed: ${(err as Error).stack ?? String(err)}`);
+    process.exit(1);
+  },
+);
