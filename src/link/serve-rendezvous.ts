@@ -53,12 +53,21 @@ const FATAL = new Set([
   'CONFIG_INVALID',
 ]);
 const MAX_BACKOFF_MS = 60_000;
+/** How long the name-conflict probe waits for the rendezvous to open a channel to the old socket. */
+const PROBE_TIMEOUT_MS = 5000;
 const MAX_PENDING_SETUPS = 64;
 /** Requests older than this are not answered in periodic mode. */
 const REQUEST_MAX_AGE_MS = 120_000;
 
+/** What one run of the server remembers from one rendezvous session to the next. */
+interface ServeState {
+  /** The lastSeen of the record this process last published, if any. */
+  lastPublished?: string;
+}
+
 export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<void> {
   let backoffMs = 1000;
+  const state: ServeState = {};
   while (!opts.signal.aborted) {
     let joined: Joined | undefined;
     try {
@@ -74,7 +83,7 @@ export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<voi
         { role: 'server', name: opts.serverName },
       );
       backoffMs = 1000;
-      const ended = await serveOneSession(joined, opts);
+      const ended = await serveOneSession(joined, opts, state);
       if (opts.signal.aborted) return;
       reportReconnect(
         opts,
@@ -105,6 +114,7 @@ function reportReconnect(opts: ServeRendezvousOptions, inMs: number, message: st
 async function serveOneSession(
   joined: Joined,
   opts: ServeRendezvousOptions,
+  state: ServeState,
 ): Promise<Error | undefined> {
   const { session, directory } = joined;
   const socketPath = directory.socketPath(joined.home, opts.serverName);
@@ -112,7 +122,7 @@ async function serveOneSession(
   const signal = AbortSignal.any([opts.signal, sessionStop.signal]);
   const timers: NodeJS.Timeout[] = [];
   try {
-    await refuseIfNameLive(joined, opts, socketPath);
+    await refuseIfNameLive(joined, opts, socketPath, state);
     let mode: 'socket' | 'records' = 'records';
     let reason: string | undefined = opts.forcePeriodic ? 'periodic mode was requested' : undefined;
     if (!opts.forcePeriodic) {
@@ -138,7 +148,13 @@ async function serveOneSession(
       signaling: mode,
       pollSeconds: opts.pollSeconds,
     });
-    await directory.publish(record(true));
+    /** Publishes us as online and remembers which record that was (see refuseIfNameLive). */
+    const publishOnline = async (): Promise<void> => {
+      const online = record(true);
+      await directory.publish(online);
+      state.lastPublished = online.lastSeen;
+    };
+    await publishOnline();
     opts.onProgress?.({ type: 'record:published', name: opts.serverName, role: 'server' });
     opts.onProgress?.({ type: 'signaling:ready', mode, ...(reason !== undefined && { reason }) });
 
@@ -162,9 +178,7 @@ async function serveOneSession(
     const heartbeatMs = (opts.heartbeatSeconds ?? 60) * 1000;
     timers.push(
       setInterval(() => {
-        directory
-          .publish(record(true))
-          .catch((err: unknown) => log(`heartbeat failed: ${(err as Error).message}`));
+        publishOnline().catch((err: unknown) => log(`heartbeat failed: ${(err as Error).message}`));
       }, heartbeatMs),
     );
     if (mode === 'records') timers.push(startPolling(ctx, opts));
@@ -192,15 +206,24 @@ async function refuseIfNameLive(
   joined: Joined,
   opts: ServeRendezvousOptions,
   socketPath: string,
+  state: ServeState,
 ): Promise<void> {
   const old = joined.record;
   if (old?.online !== true || old.signaling !== 'socket') return;
+  // The record is the one this process published before its session dropped (nobody has written
+  // over it since). After a silent network loss the rendezvous host may still hold that dead
+  // session, and its socket still accepts: that is our own ghost, not a conflict. Without this, a
+  // reconnect behind a NAT that gave us a new port made the server exit with NAME_IN_USE.
+  if (old.fingerprint === opts.identity.fingerprint && old.lastSeen === state.lastPublished) {
+    return;
+  }
   let probe: Duplex | undefined;
   try {
-    probe = await joined.session.forwardOut(socketPath);
+    probe = await forwardOutWithin(joined, socketPath, PROBE_TIMEOUT_MS);
   } catch {
     return; // nobody listens: the previous run ended without marking itself offline
   }
+  if (!probe) return; // nobody answered in time: a dead session, not a live server
   probe.destroy();
   if (old.fingerprint === opts.identity.fingerprint) {
     throw new RcppError(
@@ -214,6 +237,40 @@ async function refuseIfNameLive(
     `Another file server named ${opts.serverName} is running on the rendezvous.`,
     'Choose a different file-server name with rcpp2p --configure.',
   );
+}
+
+/**
+ * forwardOut to the socket, or undefined after `ms`: a rendezvous can hold a channel open forever
+ * when the socket's owner is a dead connection it has not noticed yet (the embedded rendezvous
+ * waits on it), which hung the server's reconnect. A channel that opens too late is closed.
+ */
+async function forwardOutWithin(
+  joined: Joined,
+  socketPath: string,
+  ms: number,
+): Promise<Duplex | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  let timedOut = false;
+  const opening = joined.session.forwardOut(socketPath);
+  try {
+    return await Promise.race([
+      opening,
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve(undefined);
+        }, ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    if (timedOut) {
+      opening.then(
+        (late) => late.destroy(),
+        () => undefined,
+      );
+    }
+  }
 }
 
 async function handleChannel(

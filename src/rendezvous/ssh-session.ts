@@ -92,6 +92,19 @@ export class RendezvousSession {
   }
 
   static async open(opts: RendezvousSessionOptions): Promise<RendezvousSession> {
+    try {
+      return await RendezvousSession.connect(opts);
+    } catch (err) {
+      // closes the "Connecting to rendezvous..." step; the error itself is reported by the caller
+      opts.onProgress?.({
+        type: 'rendezvous:failed',
+        message: isRcppError(err) ? err.message : String(err),
+      });
+      throw err;
+    }
+  }
+
+  private static async connect(opts: RendezvousSessionOptions): Promise<RendezvousSession> {
     const what = `The rendezvous host ${opts.host}:${opts.port}`;
     const started = Date.now();
     opts.onProgress?.({

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { canMakeNetns, hasSshd, skipUnless } from '../helpers/capability.js';
-import { createLab, type LabOptions } from '../helpers/nat-lab.js';
+import { createLab, RENDEZVOUS_KINDS, type LabOptions } from '../helpers/nat-lab.js';
 import {
   describeRun,
   jsonLines,
@@ -23,6 +23,8 @@ interface Scenario {
   /** Words the human output must give as the reason. */
   reason?: RegExp;
   serverArgs?: string[];
+  /** Also run against the embedded rendezvous (every scenario runs against OpenSSH). */
+  embedded?: boolean;
 }
 
 const SCENARIOS: Scenario[] = [
@@ -31,6 +33,7 @@ const SCENARIOS: Scenario[] = [
     lab: { server: 'drop', client: 'drop' },
     paths: ['direct'],
     reason: /simultaneous open through both NATs/,
+    embedded: true,
   },
   {
     name: 'a public server and a NATed client: direct',
@@ -58,6 +61,7 @@ const SCENARIOS: Scenario[] = [
     lab: { server: 'drop', client: 'symmetric' },
     paths: ['relay'],
     reason: /NAT changes ports/,
+    embedded: true,
   },
   {
     name: 'both behind NATs that change ports: relay',
@@ -73,44 +77,46 @@ const SCENARIOS: Scenario[] = [
   },
 ];
 
-describe('every pair of peers connects, and says how', { skip }, () => {
-  for (const scenario of SCENARIOS) {
-    it(scenario.name, async () => {
-      const lab = await createLab(scenario.lab);
-      const peers = await setupLabPeers(lab).catch(async (err: unknown) => {
-        await lab.close();
-        throw err;
-      });
-      try {
-        const server = await peers.startServer(scenario.serverArgs);
-        const sha = await writeRandomFile(join(peers.workDir, 'data.bin'), 2 * 1024 * 1024 + 11);
-        const r = await peers.client(['--get', 'ASUS', 'data.bin', '--json'], {
-          timeoutMs: 90_000,
+for (const kind of RENDEZVOUS_KINDS) {
+  describe(`every pair of peers connects, and says how (${kind} rendezvous)`, { skip }, () => {
+    for (const scenario of SCENARIOS.filter((s) => kind === 'openssh' || s.embedded)) {
+      it(scenario.name, async () => {
+        const lab = await createLab({ ...scenario.lab, rendezvous: kind });
+        const peers = await setupLabPeers(lab).catch(async (err: unknown) => {
+          await lab.close();
+          throw err;
         });
-        assert.equal(
-          r.code,
-          0,
-          describeRun(r) + `\n--- server\n${server.stdout()}${server.stderr()}`,
-        );
-        assert.equal(await sha256File(join(peers.clientDir, 'data.bin')), sha);
-        const [result] = jsonLines(r.stdout);
-        assert.ok(
-          scenario.paths.includes(String(result?.['path'])),
-          `path ${String(result?.['path'])}, expected one of ${scenario.paths.join(', ')}\n${describeRun(r)}`,
-        );
-        if (scenario.reason) assert.match(r.stderr, scenario.reason, describeRun(r));
-        assert.match(
-          r.stderr,
-          /^Connected: .* \(.+\)\.$/m,
-          'the human output names the path and the reason',
-        );
-      } finally {
-        await lab.close();
-        await peers.cleanup();
-      }
-    });
-  }
-});
+        try {
+          const server = await peers.startServer(scenario.serverArgs);
+          const sha = await writeRandomFile(join(peers.workDir, 'data.bin'), 2 * 1024 * 1024 + 11);
+          const r = await peers.client(['--get', 'ASUS', 'data.bin', '--json'], {
+            timeoutMs: 90_000,
+          });
+          assert.equal(
+            r.code,
+            0,
+            describeRun(r) + `\n--- server\n${server.stdout()}${server.stderr()}`,
+          );
+          assert.equal(await sha256File(join(peers.clientDir, 'data.bin')), sha);
+          const [result] = jsonLines(r.stdout);
+          assert.ok(
+            scenario.paths.includes(String(result?.['path'])),
+            `path ${String(result?.['path'])}, expected one of ${scenario.paths.join(', ')}\n${describeRun(r)}`,
+          );
+          if (scenario.reason) assert.match(r.stderr, scenario.reason, describeRun(r));
+          assert.match(
+            r.stderr,
+            /^Connected: .* \(.+\)\.$/m,
+            'the human output names the path and the reason',
+          );
+        } finally {
+          await lab.close();
+          await peers.cleanup();
+        }
+      });
+    }
+  });
+}
 
 describe('staying reachable', { skip }, () => {
   it('a request after the server router lost its NAT mappings still succeeds', async () => {

@@ -9,7 +9,12 @@ import { fileURLToPath } from 'node:url';
 import type { Lab } from './nat-lab.js';
 import type { ProcessHandle, RunResult } from './processes.js';
 
-export const RCPP2P_BIN = fileURLToPath(new URL('../../../bin/rcpp2p.js', import.meta.url));
+/**
+ * The CLI entry the lab runs: bin/rcpp2p.js (which loads dist/), or another entry named by the
+ * RCPP2P_BIN environment variable (an absolute path), to test a build kept elsewhere.
+ */
+export const RCPP2P_BIN =
+  process.env['RCPP2P_BIN'] || fileURLToPath(new URL('../../../bin/rcpp2p.js', import.meta.url));
 
 export interface LabPeers {
   dir: string;

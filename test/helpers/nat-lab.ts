@@ -2,7 +2,8 @@
 // sites behind nftables NAT routers (or public), and a stranger for attack tests. See docs/nat-lab.md.
 //
 //   inet (bridge br0, 203.0.113.0/24)
-//   ├── rv        203.0.113.10   sshd on port 22 (root login, the lab's keys)
+//   ├── rv        203.0.113.10   sshd on port 22 (root login, the lab's keys), or with
+//   │                             `rendezvous: 'embedded'` rcpp2p --rendezvous-server (account peer)
 //   ├── stranger  203.0.113.66
 //   ├── router S  wan0 203.0.113.21 ── lan0 198.18.1.1/24 ── host server 198.18.1.2 (+ client .3 if sameLan)
 //   ├── router C  wan0 203.0.113.22 ── lan0 198.18.2.1/24 ── host client 198.18.2.2
@@ -12,7 +13,11 @@
 // need to be unique: `nl<pid>x<counter>-<role>`.
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RCPP2P_BIN } from './lab-peers.js';
 import {
   IP,
   ProcessTracker,
@@ -23,9 +28,12 @@ import {
   type RunResult,
   type SpawnOptions,
 } from './processes.js';
-import { startSshd, type SshdFixture } from './sshd.js';
+import { SSH_KEYGEN, startSshd, type SshdFixture } from './sshd.js';
 
 export type NatKind = 'drop' | 'rst' | 'symmetric' | 'public';
+/** OpenSSH's sshd, or rcpp2p's own embedded rendezvous server (`rcpp2p --rendezvous-server`). */
+export type RendezvousKind = 'openssh' | 'embedded';
+export const RENDEZVOUS_KINDS: readonly RendezvousKind[] = ['openssh', 'embedded'];
 export type Site = 'server' | 'client';
 export type HostName = Site | 'stranger';
 /** Where a command can run: a lab host, the rendezvous namespace, or a LabHost. */
@@ -56,8 +64,10 @@ export interface LabOptions {
   client: NatKind;
   /** Both hosts behind the server's router on one LAN (198.18.1.2 and .3); `client` is ignored. */
   sameLan?: boolean;
-  /** sshd AllowStreamLocalForwarding; default true. */
+  /** sshd AllowStreamLocalForwarding; default true (the embedded rendezvous always forwards). */
   forwarding?: boolean;
+  /** Which rendezvous runs at 203.0.113.10:22; default 'openssh'. */
+  rendezvous?: RendezvousKind;
   /** tbf rate limit on every WAN link, both directions. */
   rateLimitMbit?: number;
   signal?: AbortSignal;
@@ -103,10 +113,23 @@ export interface CtEntry {
   reply: CtTuple;
 }
 
+/**
+ * The lab's rendezvous, either kind, with the fields peers need to log in (user, host, port,
+ * clientKeyFile, knownHostsFile, rendezvousDir as written into their config) and halt()/restart()
+ * for outage tests. For the embedded kind: user `peer`, rendezvousDir `.rcpp2p` (relative to the
+ * account's home under its state folder), logText() is the server's console output, and restart()
+ * keeps the state folder and so the host key.
+ */
+export interface LabRendezvous extends SshdFixture {
+  readonly kind: RendezvousKind;
+  /** Where rendezvousDir is on this machine's disk (records live in servers/ and clients/). */
+  readonly rendezvousDirOnDisk: string;
+}
+
 export interface Lab {
   readonly id: string;
   readonly options: Readonly<LabOptions>;
-  readonly rendezvous: SshdFixture;
+  readonly rendezvous: LabRendezvous;
   readonly hosts: Readonly<Record<HostName, LabHost>>;
   /** Every namespace this lab created, in creation order. */
   readonly namespaces: readonly string[];
@@ -130,6 +153,110 @@ export interface Lab {
   conntrack(site: Site): Promise<CtEntry[]>;
   /** Kills every tracked process by PID, stops sshd, deletes every namespace. Idempotent. */
   close(): Promise<void>;
+}
+
+const EMBEDDED_USER = 'peer';
+const EMBEDDED_STARTUP_MS = 20_000;
+
+/**
+ * Runs the embedded rendezvous (the real CLI, `--rendezvous-server`) in the rendezvous namespace on
+ * RENDEZVOUS_IP:22, with one account `peer` whose key is generated here. Its processes are spawned
+ * through the lab, so the lab's tracker kills them by PID at close.
+ */
+async function startEmbeddedRendezvous(
+  lab: Pick<Lab, 'spawn' | 'exec'>,
+  netns: string,
+): Promise<LabRendezvous> {
+  const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-embedded-'));
+  try {
+    const clientKeyFile = join(dir, 'client_ed25519');
+    await runChecked(SSH_KEYGEN, [
+      ...['-q', '-t', 'ed25519', '-N', '', '-C', 'rcpp2p-test-client'],
+      ...['-f', clientKeyFile],
+    ]);
+    const clientPublicKey = (await readFile(`${clientKeyFile}.pub`, 'utf8')).trim();
+    const stateDir = join(dir, 'state');
+    const add = await lab.exec('rendezvous', process.execPath, [
+      ...[RCPP2P_BIN, '--rendezvous-server', '--state', stateDir],
+      ...['--add-account', EMBEDDED_USER, '--authorized-key', `${clientKeyFile}.pub`],
+    ]);
+    if (add.code !== 0) {
+      throw new Error(`--add-account failed (${String(add.code)}): ${add.stdout}${add.stderr}`);
+    }
+
+    let proc: ProcessHandle | undefined;
+    let earlierLog = '';
+    let hostPublicKey = '';
+    const halt = async (): Promise<void> => {
+      if (!proc) return;
+      const p = proc;
+      await p.kill(2000);
+      earlierLog += p.stdout() + p.stderr();
+      if (proc === p) proc = undefined;
+    };
+    const start = async (): Promise<void> => {
+      const p = lab.spawn('rendezvous', process.execPath, [
+        ...[RCPP2P_BIN, '--rendezvous-server', '--state', stateDir],
+        ...['--listen', `${RENDEZVOUS_IP}:22`],
+      ]);
+      proc = p;
+      // printed once it listens
+      const m = await p.waitForOutput(
+        /host key: (ssh-ed25519 [A-Za-z0-9+/=]+)/,
+        EMBEDDED_STARTUP_MS,
+      );
+      const key = m[1] ?? '';
+      if (hostPublicKey && key !== hostPublicKey) {
+        throw new Error(`the embedded rendezvous changed its host key: ${hostPublicKey} -> ${key}`);
+      }
+      hostPublicKey = key;
+    };
+    try {
+      await start();
+    } catch (err) {
+      await halt();
+      throw err;
+    }
+    const knownHostsFile = join(dir, 'known_hosts');
+    await writeFile(knownHostsFile, `${RENDEZVOUS_IP} ${hostPublicKey}\n`);
+    let stopping: Promise<void> | undefined;
+    return {
+      kind: 'embedded',
+      host: RENDEZVOUS_IP,
+      port: 22,
+      user: EMBEDDED_USER,
+      clientKeyFile,
+      clientPublicKey,
+      hostPublicKey,
+      knownHostsFile,
+      dir,
+      rendezvousDir: '.rcpp2p',
+      rendezvousDirOnDisk: join(stateDir, 'home', EMBEDDED_USER, '.rcpp2p'),
+      netns,
+      get pid() {
+        return proc?.pid ?? 0;
+      },
+      logText: () => earlierLog + (proc ? proc.stdout() + proc.stderr() : ''),
+      halt,
+      async restart() {
+        if (stopping) throw new Error('the embedded rendezvous is stopped');
+        await halt();
+        await start();
+      },
+      stop() {
+        stopping ??= (async () => {
+          await halt();
+          if (process.env['RCPP2P_KEEP_TEST_DIRS'] !== '1') {
+            await rm(dir, { recursive: true, force: true });
+          }
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
 }
 
 let labCounter = 0;
@@ -156,6 +283,9 @@ function installExitHooks(): void {
 export async function createLab(opts: LabOptions): Promise<Lab> {
   if (opts.sameLan && opts.server === 'public') {
     throw new Error('createLab: sameLan needs a NAT router (server kind must not be public)');
+  }
+  if (opts.rendezvous === 'embedded' && opts.forwarding === false) {
+    throw new Error('createLab: the embedded rendezvous always allows socket forwarding');
   }
   const started = Date.now();
   labCounter += 1;
@@ -241,7 +371,7 @@ class NatLab implements Lab {
   readonly id: string;
   readonly options: Readonly<LabOptions>;
   buildMs = 0;
-  #rendezvous: SshdFixture | undefined;
+  #rendezvous: LabRendezvous | undefined;
   readonly #namespaces: string[] = [];
   readonly #hosts: Partial<Record<HostName, LabHost>> = {};
   readonly #routers: Partial<Record<Site, string>> = {};
@@ -253,7 +383,7 @@ class NatLab implements Lab {
     this.options = { ...opts };
   }
 
-  get rendezvous(): SshdFixture {
+  get rendezvous(): LabRendezvous {
     if (!this.#rendezvous) throw new Error('lab is not built');
     return this.#rendezvous;
   }
@@ -340,12 +470,21 @@ class NatLab implements Lab {
     for (const site of sites) await this.#buildSite(inet, site, o[site]);
     if (o.sameLan) await this.#addLanHost('client', 'server', 3, o.server);
 
-    this.#rendezvous = await startSshd({
+    if (o.rendezvous === 'embedded') {
+      this.#rendezvous = await startEmbeddedRendezvous(this, rv);
+      return;
+    }
+    const sshd = await startSshd({
       netns: rv,
       listenAddress: RENDEZVOUS_IP,
       port: 22,
       allowStreamLocalForwarding: o.forwarding ?? true,
       signal: o.signal,
+    });
+    // keep the getters (pid) and methods of the fixture: extend it in place rather than copying
+    this.#rendezvous = Object.assign(sshd, {
+      kind: 'openssh' as const,
+      rendezvousDirOnDisk: sshd.rendezvousDir,
     });
   }
 
@@ -492,7 +631,7 @@ class NatLab implements Lab {
     liveLabs.delete(this);
     this.#tracker.killAllSync();
     const sshd = this.#rendezvous;
-    if (sshd) {
+    if (sshd && sshd.pid > 0) {
       try {
         process.kill(sshd.pid, 'SIGKILL');
       } catch {

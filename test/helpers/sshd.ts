@@ -51,8 +51,16 @@ export interface SshdFixture {
   /** Empty absolute dir owned by `user`, for rcpp2p's rendezvousDir. */
   rendezvousDir: string;
   netns: string | undefined;
-  pid: number;
+  /** The running listener's PID (changes on restart). */
+  readonly pid: number;
   logText(): string;
+  /**
+   * Kills sshd and its session processes by PID, as a crash or reboot of the rendezvous host would,
+   * but keeps keys, config and the rendezvous dir for restart(). Idempotent.
+   */
+  halt(): Promise<void>;
+  /** Starts sshd again (halting it first if running): same host key, config, address and port. */
+  restart(): Promise<void>;
   /** Kills sshd and its session processes by PID and removes the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -191,6 +199,7 @@ export async function startSshd(opts: SshdOptions): Promise<SshdFixture> {
       if (listening === 'ok' && (await acceptsTcp(opts.netns, opts.listenAddress, port))) {
         return await fixture({
           proc,
+          config,
           dir,
           host: opts.listenAddress,
           port,
@@ -222,18 +231,20 @@ function readLog(path: string): string {
   }
 }
 
+/** Waits for sshd's "listening" line in the log, looking only past `fromOffset` (sshd -E appends). */
 async function waitListening(
   proc: ProcessHandle,
   log: string,
   host: string,
   port: number,
   signal: AbortSignal,
+  fromOffset = 0,
 ): Promise<'ok' | 'exited' | 'timeout'> {
   const deadline = Date.now() + STARTUP_MS;
   const line = `Server listening on ${host} port ${port}.`;
   while (Date.now() < deadline) {
     if (proc.hasExited()) return 'exited';
-    if (existsSync(log) && readLog(log).includes(line)) return 'ok';
+    if (existsSync(log) && readLog(log).slice(fromOffset).includes(line)) return 'ok';
     await delay(20, signal);
   }
   return 'timeout';
@@ -241,6 +252,7 @@ async function waitListening(
 
 interface FixtureParts {
   proc: ProcessHandle;
+  config: string;
   dir: string;
   host: string;
   port: number;
@@ -258,6 +270,17 @@ async function fixture(p: FixtureParts): Promise<SshdFixture> {
   await writeFile(knownHostsFile, `${knownHostsName(p.host, p.port)} ${p.hostPublicKey}\n`);
   let finalLog: string | undefined;
   let stopping: Promise<void> | undefined;
+  let proc = p.proc;
+  let halting: Promise<void> | undefined;
+  const halt = (): Promise<void> => {
+    halting ??= (async () => {
+      // session processes are children of the listener; collect them before it goes
+      const sessions = proc.hasExited() ? [] : descendantPids(proc.pid);
+      await proc.kill(2000);
+      await killPids(sessions.filter(pidAlive), 1000);
+    })();
+    return halting;
+  };
   return {
     host: p.host,
     port: p.port,
@@ -269,14 +292,28 @@ async function fixture(p: FixtureParts): Promise<SshdFixture> {
     dir: p.dir,
     rendezvousDir: p.rendezvousDir,
     netns: p.netns,
-    pid: p.proc.pid,
+    get pid() {
+      return proc.pid;
+    },
     logText: () => finalLog ?? readLog(p.log),
+    halt,
+    async restart() {
+      if (stopping) throw new Error('sshd fixture is stopped');
+      await halt();
+      const from = readLog(p.log).length;
+      const next = spawnProcess(SSHD, ['-D', '-f', p.config, '-E', p.log], { netns: p.netns });
+      proc = next;
+      halting = undefined;
+      const signal = AbortSignal.timeout(STARTUP_MS * 2);
+      const listening = await waitListening(next, p.log, p.host, p.port, signal, from);
+      if (listening !== 'ok' || !(await acceptsTcp(p.netns, p.host, p.port))) {
+        await halt();
+        throw new Error(`sshd did not restart (${listening}): ${readLog(p.log).slice(from)}`);
+      }
+    },
     stop() {
       stopping ??= (async () => {
-        // session processes are children of the listener; collect them before it goes
-        const sessions = p.proc.hasExited() ? [] : descendantPids(p.proc.pid);
-        await p.proc.kill(2000);
-        await killPids(sessions.filter(pidAlive), 1000);
+        await halt();
         finalLog = readLog(p.log);
         if (process.env['RCPP2P_KEEP_TEST_DIRS'] !== '1') {
           await rm(p.dir, { recursive: true, force: true });
