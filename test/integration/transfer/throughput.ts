@@ -1,8 +1,9 @@
-// Loopback throughput, not a test: node dist/test/integration/transfer/throughput.js [MiB] [runs]
-// Two processes (this one as the client, a child as the server) over plain TCP on 127.0.0.1:
+// Loopback throughput, not a test: node dist/test/integration/transfer/throughput.js [MiB] [runs] [tls]
+// Two processes (this one as the client, a child as the server) over TCP on 127.0.0.1, plain or,
+// with `tls`, wrapped in TLS 1.3 as in production (src/secure/tls-channel.ts) for every connection:
 //   raw get  - the server streams the file with createReadStream (1 MiB chunks) into the socket, the
 //              client writes the socket into a file with 1 MiB writes and fsyncs it;
-//   raw put  - the same the other way;
+//   raw put  - the same the other way (the receiver stops at the known size, then acknowledges);
 //   rcpp2p get / put - FileClient against FileServer: frames, SHA-256 both sides, partial + fsync + rename.
 // Prints MiB/s per run and the median, and the ratio of rcpp2p to raw of the same run.
 import { spawn } from 'node:child_process';
@@ -10,25 +11,57 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { generateIdentity, type Identity } from '../../../src/secure/identity.js';
+import { secureAsClient, secureAsServer } from '../../../src/secure/tls-channel.js';
+import { FileClient } from '../../../src/transfer/file-client.js';
 import { FileServer } from '../../../src/transfer/file-server.js';
-import { openClient, randomFile, tempDir } from './helpers.js';
+import { randomFile, tempDir } from './helpers.js';
 
 const MiB = 1024 * 1024;
 
-async function serveChild(workDir: string): Promise<void> {
+interface Ids {
+  server: Identity;
+  client: Identity;
+}
+
+/** The server side of a connection: the socket itself, or TLS over it. */
+async function accepted(s: net.Socket, ids: Ids | undefined): Promise<Duplex> {
+  if (!ids) return s;
+  const expected = { name: 'client', fingerprint: ids.client.fingerprint };
+  return (await secureAsServer(s, { identity: ids.server, expected })).socket;
+}
+
+async function dial(port: number, ids: Ids | undefined): Promise<Duplex> {
+  const s = net.connect(port, '127.0.0.1');
+  await new Promise<void>((resolve, reject) => {
+    s.once('connect', resolve);
+    s.once('error', reject);
+  });
+  if (!ids) return s;
+  const expected = { name: 'server', fingerprint: ids.server.fingerprint };
+  return (await secureAsClient(s, { identity: ids.client, expected })).socket;
+}
+
+async function serveChild(workDir: string, size: number, ids: Ids | undefined): Promise<void> {
   const fileServer = new FileServer({ workDir, serverName: 'bench' });
-  const rcpp = net.createServer(
-    (s) => void fileServer.serve(s, { name: 'bench' }).finally(() => s.destroy()),
-  );
+  const rcpp = net.createServer((s) => {
+    void accepted(s, ids)
+      .then((d) => fileServer.serve(d, { name: 'bench' }))
+      .finally(() => s.destroy());
+  });
   const raw = net.createServer((s) => {
-    s.once('data', (first: Buffer<ArrayBuffer>) => {
-      const cmd = first.toString();
-      if (cmd.startsWith('GET')) {
-        createReadStream(join(workDir, 'src.bin'), { highWaterMark: MiB }).pipe(s);
-      } else {
-        void receiveInto(s, join(workDir, 'raw-put.bin'), first.subarray(3));
-      }
-    });
+    void accepted(s, ids).then((d) =>
+      d.once('data', (first: Buffer) => {
+        if (first.toString().startsWith('GET')) {
+          createReadStream(join(workDir, 'src.bin'), { highWaterMark: MiB }).pipe(d);
+        } else {
+          void receiveInto(d, join(workDir, 'raw-put.bin'), size, first.subarray(3)).then(() =>
+            d.end('K'),
+          );
+        }
+      }),
+    );
   });
   await new Promise<void>((r) => rcpp.listen(0, '127.0.0.1', r));
   await new Promise<void>((r) => raw.listen(0, '127.0.0.1', r));
@@ -37,35 +70,57 @@ async function serveChild(workDir: string): Promise<void> {
   );
 }
 
-/** Socket to file with ~1 MiB writes and an fsync at the end, as in PERF-FACTS' baseline. */
+/**
+ * Socket to file with ~1 MiB writes and an fsync at the end, as in PERF-FACTS' baseline; stops at
+ * `size` bytes, so no side depends on half-closed sockets.
+ */
 async function receiveInto(
-  socket: net.Socket,
+  socket: Duplex,
   path: string,
-  first = Buffer.alloc(0),
+  size: number,
+  first: Buffer = Buffer.alloc(0),
 ): Promise<void> {
   const out = createWriteStream(path, { highWaterMark: MiB });
-  if (first.length) out.write(first);
+  let got = 0;
+  const take = (chunk: Buffer): void => {
+    got += chunk.length;
+    if (!out.write(chunk)) {
+      socket.pause();
+      out.once('drain', () => socket.resume());
+    }
+    if (got >= size) {
+      socket.off('data', take);
+      out.end();
+    }
+  };
   await new Promise<void>((resolve, reject) => {
-    socket.pipe(out);
     out.on('finish', resolve);
     out.on('error', reject);
+    if (first.length) take(first);
+    if (got < size) socket.on('data', take);
   });
   const fh = await open(path, 'r+');
   await fh.sync();
   await fh.close();
-  socket.end();
 }
 
 async function main(): Promise<void> {
   const sizeMiB = Number(process.argv[2] ?? 1024);
   const runs = Number(process.argv[3] ?? 3);
+  const useTls = process.argv[4] === 'tls';
   const size = sizeMiB * MiB;
+  const ids = useTls
+    ? { server: generateIdentity('server'), client: generateIdentity('client') }
+    : undefined;
   const server = await tempDir('bench-server');
   const client = await tempDir('bench-client');
   await randomFile(join(server.path, 'src.bin'), size);
   await randomFile(join(client.path, 'up.bin'), size);
-  const child = spawn(process.execPath, [process.argv[1]!, '--serve', server.path], {
+  // execArgv passes flags such as --cpu-prof on to the server process.
+  const args = [...process.execArgv, process.argv[1]!, '--serve', server.path, String(size)];
+  const child = spawn(process.execPath, args, {
     stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, BENCH_IDS: ids ? JSON.stringify(ids) : '' },
   });
   const ports = await new Promise<number[]>((resolve) => {
     child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim().split(' ').map(Number)));
@@ -82,15 +137,16 @@ async function main(): Promise<void> {
     for (let run = 0; run < runs; run++) {
       // raw get
       let t0 = Date.now();
-      const s1 = net.connect(rawPort, '127.0.0.1');
+      const s1 = await dial(rawPort, ids);
       s1.write('GET');
-      await receiveInto(s1, join(client.path, 'raw-get.bin'));
+      await receiveInto(s1, join(client.path, 'raw-get.bin'), size);
       rows['raw get']!.push(rate(Date.now() - t0));
+      s1.destroy();
       await rm(join(client.path, 'raw-get.bin'));
       // rcpp2p get
       const into = join(client.path, `get-${run}`);
       await mkdir(into);
-      const c1 = await openClient(rcppPort);
+      const c1 = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
       t0 = Date.now();
       const [g] = await c1.get(['src.bin'], into);
       rows['rcpp2p get']!.push(rate(Date.now() - t0));
@@ -99,16 +155,19 @@ async function main(): Promise<void> {
       await rm(into, { recursive: true });
       // raw put
       t0 = Date.now();
-      const s2 = net.connect(rawPort, '127.0.0.1');
+      const s2 = await dial(rawPort, ids);
       s2.write('PUT');
-      createReadStream(join(client.path, 'up.bin'), { highWaterMark: MiB }).pipe(s2);
-      await new Promise((r) => s2.on('close', r));
+      createReadStream(join(client.path, 'up.bin'), { highWaterMark: MiB }).pipe(s2, {
+        end: false,
+      });
+      await new Promise((r) => s2.once('data', r)); // the server's acknowledgement after fsync
       rows['raw put']!.push(rate(Date.now() - t0));
+      s2.destroy();
       if ((await stat(join(server.path, 'raw-put.bin'))).size !== size)
         throw new Error('raw put lost bytes');
       await rm(join(server.path, 'raw-put.bin'));
       // rcpp2p put
-      const c2 = await openClient(rcppPort);
+      const c2 = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
       t0 = Date.now();
       const [p] = await c2.put([join(client.path, 'up.bin')], '', { force: true });
       rows['rcpp2p put']!.push(rate(Date.now() - t0));
@@ -122,7 +181,9 @@ async function main(): Promise<void> {
   }
   const median = (xs: number[]): number =>
     [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(`${sizeMiB} MiB over TCP on 127.0.0.1, ${runs} runs (MiB/s):`);
+  console.log(
+    `${sizeMiB} MiB over ${useTls ? 'TLS 1.3 over ' : ''}TCP on 127.0.0.1, ${runs} runs (MiB/s):`,
+  );
   for (const [name, xs] of Object.entries(rows)) {
     console.log(
       `  ${name.padEnd(11)} ${xs.map((x) => x.toFixed(0).padStart(5)).join(' ')}   median ${median(xs).toFixed(0)}`,
@@ -133,5 +194,8 @@ async function main(): Promise<void> {
   );
 }
 
-if (process.argv[2] === '--serve') void serveChild(process.argv[3]!);
-else void main();
+if (process.argv[2] === '--serve') {
+  const ids = process.env.BENCH_IDS ? (JSON.parse(process.env.BENCH_IDS) as Ids) : undefined;
+  process.on('SIGTERM', () => process.exit(0)); // a normal exit, so --cpu-prof writes its profile
+  void serveChild(process.argv[3]!, Number(process.argv[4]), ids);
+} else void main();
