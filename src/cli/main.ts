@@ -122,7 +122,10 @@ export function buildProgram(io: CliIo): Command {
     )
     .option('--server-name <name>', "--configure: this machine's file-server name")
     .option('--client-name <name>', "--configure: this machine's client name")
-    .option('--port <n>', '--configure: local TCP port to connect and punch from')
+    .option(
+      '--port <n>',
+      "--configure: the file server's local TCP port (client commands punch from a fresh one)",
+    )
     .option('--dir <path>', "--configure: the file server's working directory")
     .option('--poll-seconds <n>', '--configure: periodic mode interval (default 10)')
     .option('--keepalive-seconds <n>', '--configure: SSH keepalive interval (default 15)')

@@ -15,6 +15,7 @@ import {
   setupLabPeers,
   sha256File,
   writeRandomFile,
+  type LabPeers,
 } from '../helpers/lab-peers.js';
 import type { ProcessHandle } from '../helpers/processes.js';
 
@@ -97,10 +98,7 @@ for (const kind of RENDEZVOUS_KINDS) {
         `\n--- server\n${server ? output(server) : ''}\n--- rendezvous\n${lab.rendezvous.logText()}`;
       try {
         server = await peers.startServer();
-        const before = await writeRandomFile(join(peers.workDir, 'before.bin'), 300_001);
-        const first = await peers.client(['--get', 'ASUS', 'before.bin', '--json']);
-        assert.equal(first.code, 0, describeRun(first) + context());
-        assert.equal(await sha256File(join(peers.clientDir, 'before.bin')), before);
+        await downloadsExactly(peers, 'before.bin', 300_001, context);
         assert.equal(count(output(server), LOST), 0, 'no reconnect before the outage' + context());
 
         // the rendezvous host goes down: listener and sessions killed by PID
@@ -123,14 +121,7 @@ for (const kind of RENDEZVOUS_KINDS) {
         );
         assert.equal(server.hasExited(), false, 'the server is still running' + context());
 
-        const after = await writeRandomFile(join(peers.workDir, 'after.bin'), 2 * 1024 * 1024 + 7);
-        const second = await peers.client(['--get', 'ASUS', 'after.bin', '--json'], {
-          timeoutMs: 90_000,
-        });
-        assert.equal(second.code, 0, describeRun(second) + context());
-        assert.equal(await sha256File(join(peers.clientDir, 'after.bin')), after);
-        const [result] = jsonLines(second.stdout);
-        assert.equal(result?.['sha256'], after, describeRun(second));
+        await downloadsExactly(peers, 'after.bin', 2 * 1024 * 1024 + 7, context);
       } finally {
         await lab.close();
         await peers.cleanup();
@@ -152,10 +143,7 @@ for (const kind of RENDEZVOUS_KINDS) {
           `\n--- server\n${server ? output(server) : ''}\n--- rendezvous\n${lab.rendezvous.logText()}`;
         try {
           server = await peers.startServer();
-          const before = await writeRandomFile(join(peers.workDir, 'before.bin'), 300_001);
-          const first = await peers.client(['--get', 'ASUS', 'before.bin', '--json']);
-          assert.equal(first.code, 0, describeRun(first) + context());
-          assert.equal(await sha256File(join(peers.clientDir, 'before.bin')), before);
+          await downloadsExactly(peers, 'before.bin', 300_001, context);
 
           // packets to and from the rendezvous host vanish; its sessions stay open on its side
           const cut = await lab.exec('rendezvous', NFT, ['-f', '-'], { input: CUT_LINK });
@@ -177,15 +165,7 @@ for (const kind of RENDEZVOUS_KINDS) {
           );
           assert.equal(server.hasExited(), false, 'the server is still running' + context());
 
-          const after = await writeRandomFile(
-            join(peers.workDir, 'after.bin'),
-            2 * 1024 * 1024 + 7,
-          );
-          const second = await peers.client(['--get', 'ASUS', 'after.bin', '--json'], {
-            timeoutMs: 90_000,
-          });
-          assert.equal(second.code, 0, describeRun(second) + context());
-          assert.equal(await sha256File(join(peers.clientDir, 'after.bin')), after);
+          await downloadsExactly(peers, 'after.bin', 2 * 1024 * 1024 + 7, context);
         } finally {
           await lab.close();
           await peers.cleanup();
@@ -193,4 +173,18 @@ for (const kind of RENDEZVOUS_KINDS) {
       });
     }
   });
+}
+
+/** Puts `size` random bytes on the server as `name`; a --get must bring back exactly those bytes. */
+async function downloadsExactly(
+  peers: LabPeers,
+  name: string,
+  size: number,
+  context: () => string,
+): Promise<void> {
+  const sha = await writeRandomFile(join(peers.workDir, name), size);
+  const r = await peers.client(['--get', 'ASUS', name, '--json'], { timeoutMs: 90_000 });
+  assert.equal(r.code, 0, describeRun(r) + context());
+  assert.equal(await sha256File(join(peers.clientDir, name)), sha);
+  assert.equal(jsonLines(r.stdout)[0]?.['sha256'], sha, describeRun(r));
 }
