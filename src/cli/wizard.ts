@@ -18,6 +18,7 @@ import { abortError, isRcppError, RcppError } from '../errors.js';
 import { joinRendezvous } from '../link/join-rendezvous.js';
 import { appendKnownHost } from '../rendezvous/known-hosts-file.js';
 import { isPeerName } from '../rendezvous/names.js';
+import { sshHostAlias } from '../config/ssh-config.js';
 import { resolveSshAuth } from '../rendezvous/ssh-auth.js';
 import type { UnknownHostKey } from '../rendezvous/ssh-session.js';
 import type { CommandContext } from './context.js';
@@ -321,60 +322,6 @@ function resolveTarget(input: string, sshConfig: string): Target | string {
   } catch (err) {
     return `Host ${text} in ~/.ssh/config: ${(err as Error).message}`;
   }
-}
-
-interface SshHostSettings {
-  hostName?: string;
-  user?: string;
-  port?: string;
-  identityFile?: string;
-}
-
-/**
- * What ~/.ssh/config says for `alias`, as ssh reads it (first value wins, `Host` patterns with `*`,
- * `?` and `!`), or undefined when no `Host` line names it literally. `Match` blocks and `Include`
- * are not followed.
- */
-export function sshHostAlias(text: string, alias: string): SshHostSettings | undefined {
-  const found: SshHostSettings = {};
-  let named = false;
-  let applies = true; // lines before the first Host apply to every host
-  const keys: Record<string, keyof SshHostSettings> = {
-    hostname: 'hostName',
-    user: 'user',
-    port: 'port',
-    identityfile: 'identityFile',
-  };
-  for (const raw of text.split(/\r?\n/)) {
-    const m = /^\s*([A-Za-z]+)(?:\s*=\s*|\s+)(.*?)\s*$/.exec(raw);
-    if (!m || raw.trimStart().startsWith('#')) continue;
-    const keyword = (m[1] ?? '').toLowerCase();
-    const args = (m[2] ?? '').match(/"[^"]*"|\S+/g)?.map((a) => a.replace(/^"|"$/g, '')) ?? [];
-    if (keyword === 'host') {
-      const positive = args.filter((p) => !p.startsWith('!'));
-      const negated = args.filter((p) => p.startsWith('!')).map((p) => p.slice(1));
-      applies =
-        positive.some((p) => globMatch(p, alias)) && !negated.some((p) => globMatch(p, alias));
-      if (applies && positive.includes(alias)) named = true;
-    } else if (keyword === 'match') {
-      applies = false;
-    } else if (applies && keys[keyword] !== undefined && args[0] !== undefined) {
-      const field = keys[keyword];
-      found[field] ??= args[0];
-    }
-  }
-  if (!named) return undefined;
-  if (found.hostName !== undefined) found.hostName = found.hostName.replace(/%h/g, alias);
-  if (found.identityFile !== undefined) found.identityFile = expandHome(found.identityFile);
-  return found;
-}
-
-function globMatch(pattern: string, value: string): boolean {
-  const re = pattern
-    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
-    .replace(/\*/g, '.*')
-    .replace(/\?/g, '.');
-  return new RegExp(`^${re}$`, 'i').test(value);
 }
 
 function nameProblem(input: string): string | undefined {
