@@ -6,6 +6,7 @@ import { basename, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
 import { checkPeerName } from '../../rendezvous/names.js';
 import type { TransferResult } from '../../transfer/file-client.js';
+import { checkRelativePath, normalizeUserPath } from '../../transfer/safe-path.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatSeconds, formatSpeed } from '../format.js';
 import { exitCodeFor } from '../report-error.js';
@@ -24,6 +25,7 @@ export async function getCommand(
   opts: TransferCommandOptions,
 ): Promise<number> {
   checkPeerName(serverName, 'file-server name');
+  refuseIfNoNameIsValid(remotePaths);
   const localDir = resolve(ctx.io.cwd, opts.to ?? '.');
   const dirStat = await stat(localDir).catch(() => undefined);
   if (!dirStat?.isDirectory()) {
@@ -141,4 +143,18 @@ function report(
     );
   }
   return exitCode;
+}
+
+/** A get whose every name would be refused need not connect just to say so. */
+function refuseIfNoNameIsValid(remotePaths: string[]): void {
+  const problems = remotePaths.map((raw): Error | undefined => {
+    try {
+      checkRelativePath(normalizeUserPath(raw));
+      return undefined;
+    } catch (err) {
+      return err as Error;
+    }
+  });
+  const first = problems[0];
+  if (first !== undefined && problems.every((p) => p !== undefined)) throw first;
 }
