@@ -170,7 +170,7 @@ describe('security in the NAT lab', { skip }, () => {
     const capture = lab.spawn(
       { name: 'client', ns: router, ip: '', publicIp: '', nat: 'drop', routerNs: undefined },
       '/usr/bin/tcpdump',
-      ['-i', 'wan0', '-U', '-B', '32768', '-s', '0', '-w', pcap, 'tcp'],
+      ['-i', 'wan0', '--immediate-mode', '-U', '-B', '32768', '-s', '0', '-w', pcap, 'tcp'],
     );
     await capture.waitForOutput(/listening on/, 10_000);
     const r = await peers.client(['--get', 'ASUS', 'plain.txt', '--json']);
@@ -191,11 +191,12 @@ describe('security in the NAT lab', { skip }, () => {
   });
 });
 
-/** Waits (at most 5 s) until a growing file has kept its size for 0.4 s. */
+/** Waits (at most 8 s) until a growing file has kept its size for 1.2 s (libpcap hands packets
+ * over in blocks; a block can wait up to a second before it is written). */
 async function untilStable(file: string): Promise<void> {
   let last = -1;
   let stableFor = 0;
-  for (let waited = 0; waited < 5000 && stableFor < 400; waited += 100) {
+  for (let waited = 0; waited < 8000 && stableFor < 1200; waited += 100) {
     await new Promise((resolve) => setTimeout(resolve, 100));
     const size = (await stat(file)).size;
     stableFor = size === last ? stableFor + 100 : 0;
