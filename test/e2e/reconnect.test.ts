@@ -113,13 +113,7 @@ for (const kind of RENDEZVOUS_KINDS) {
         // the rendezvous comes back (same address, port and host key)
         const upSince = output(server).length;
         await lab.rendezvous.restart();
-        await waitForOutputAfter(
-          server,
-          upSince,
-          /Published file server ASUS on the rendezvous\.[\s\S]*Signaling: live channel through the rendezvous\./,
-          30_000,
-        );
-        assert.equal(server.hasExited(), false, 'the server is still running' + context());
+        await republishes(server, upSince, 30_000, context);
 
         await downloadsExactly(peers, 'after.bin', 2 * 1024 * 1024 + 7, context);
       } finally {
@@ -157,13 +151,7 @@ for (const kind of RENDEZVOUS_KINDS) {
           assert.equal(heal.code, 0, heal.stderr);
           // a connect attempt made while the link was dead gets through on a SYN retransmission; one
           // refused because the old connection still holds the local port is retried with backoff
-          await waitForOutputAfter(
-            server,
-            upSince,
-            /Published file server ASUS on the rendezvous\.[\s\S]*Signaling: live channel through the rendezvous\./,
-            60_000,
-          );
-          assert.equal(server.hasExited(), false, 'the server is still running' + context());
+          await republishes(server, upSince, 60_000, context);
 
           await downloadsExactly(peers, 'after.bin', 2 * 1024 * 1024 + 7, context);
         } finally {
@@ -187,4 +175,20 @@ async function downloadsExactly(
   assert.equal(r.code, 0, describeRun(r) + context());
   assert.equal(await sha256File(join(peers.clientDir, name)), sha);
   assert.equal(jsonLines(r.stdout)[0]?.['sha256'], sha, describeRun(r));
+}
+
+/** The server publishes itself and opens live signaling again, and is still running. */
+async function republishes(
+  server: ProcessHandle,
+  since: number,
+  timeoutMs: number,
+  context: () => string,
+): Promise<void> {
+  await waitForOutputAfter(
+    server,
+    since,
+    /Published file server ASUS on the rendezvous\.[\s\S]*Signaling: live channel through the rendezvous\./,
+    timeoutMs,
+  );
+  assert.equal(server.hasExited(), false, 'the server is still running' + context());
 }
