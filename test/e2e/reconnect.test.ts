@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { describe, it } from 'node:test';
 import { canMakeNetns, hasSshd, skipUnless } from '../helpers/capability.js';
-import { createLab, RENDEZVOUS_KINDS, type NatKind } from '../helpers/nat-lab.js';
+import {
+  createLab,
+  RENDEZVOUS_KINDS,
+  type Lab,
+  type LabOptions,
+  type NatKind,
+} from '../helpers/nat-lab.js';
 import {
   describeRun,
   jsonLines,
@@ -16,6 +22,7 @@ import {
   sha256File,
   writeRandomFile,
   type LabPeers,
+  type LabPeersOptions,
 } from '../helpers/lab-peers.js';
 import type { ProcessHandle } from '../helpers/processes.js';
 
@@ -88,17 +95,8 @@ const CUT_LINK = `table ip rcpp2p_cut {
 for (const kind of RENDEZVOUS_KINDS) {
   describe(`staying reachable when the rendezvous goes away (${kind} rendezvous)`, { skip }, () => {
     it('the file server stays up, reconnects on its own and serves the next download', async () => {
-      const lab = await createLab({ server: 'drop', client: 'drop', rendezvous: kind });
-      const peers = await setupLabPeers(lab).catch(async (err: unknown) => {
-        await lab.close();
-        throw err;
-      });
-      let server: ProcessHandle | undefined;
-      const context = (): string =>
-        `\n--- server\n${server ? output(server) : ''}\n--- rendezvous\n${lab.rendezvous.logText()}`;
-      try {
-        server = await peers.startServer();
-        await downloadsExactly(peers, 'before.bin', 300_001, context);
+      const labOptions: LabOptions = { server: 'drop', client: 'drop', rendezvous: kind };
+      await withServingLab(labOptions, {}, async ({ lab, peers, server, context }) => {
         assert.equal(count(output(server), LOST), 0, 'no reconnect before the outage' + context());
 
         // the rendezvous host goes down: listener and sessions killed by PID
@@ -116,29 +114,15 @@ for (const kind of RENDEZVOUS_KINDS) {
         await republishes(server, upSince, 30_000, context);
 
         await downloadsExactly(peers, 'after.bin', 2 * 1024 * 1024 + 7, context);
-      } finally {
-        await lab.close();
-        await peers.cleanup();
-      }
+      });
     });
 
     for (const outage of OUTAGES) {
       it(`the file server notices a silently dead rendezvous link and serves again once it is back: ${outage.name}`, async () => {
-        const lab = await createLab({ server: outage.server, client: 'drop', rendezvous: kind });
+        const labOptions: LabOptions = { server: outage.server, client: 'drop', rendezvous: kind };
         // keepalives every 2 s: the dead link is noticed after a few missed answers
-        const peers = await setupLabPeers(lab, { keepaliveSeconds: 2 }).catch(
-          async (err: unknown) => {
-            await lab.close();
-            throw err;
-          },
-        );
-        let server: ProcessHandle | undefined;
-        const context = (): string =>
-          `\n--- server\n${server ? output(server) : ''}\n--- rendezvous\n${lab.rendezvous.logText()}`;
-        try {
-          server = await peers.startServer();
-          await downloadsExactly(peers, 'before.bin', 300_001, context);
-
+        const peerOptions = { keepaliveSeconds: 2 };
+        await withServingLab(labOptions, peerOptions, async ({ lab, peers, server, context }) => {
           // packets to and from the rendezvous host vanish; its sessions stay open on its side
           const cut = await lab.exec('rendezvous', NFT, ['-f', '-'], { input: CUT_LINK });
           assert.equal(cut.code, 0, cut.stderr);
@@ -154,10 +138,7 @@ for (const kind of RENDEZVOUS_KINDS) {
           await republishes(server, upSince, 60_000, context);
 
           await downloadsExactly(peers, 'after.bin', 2 * 1024 * 1024 + 7, context);
-        } finally {
-          await lab.close();
-          await peers.cleanup();
-        }
+        });
       });
     }
   });
@@ -191,4 +172,39 @@ async function republishes(
     timeoutMs,
   );
   assert.equal(server.hasExited(), false, 'the server is still running' + context());
+}
+
+interface ServingLab {
+  lab: Lab;
+  peers: LabPeers;
+  server: ProcessHandle;
+  /** The server's output and the rendezvous log, for failure messages. */
+  context: () => string;
+}
+
+/**
+ * Builds a lab, starts the file server and checks one download works; runs `body`; then closes
+ * the lab (processes by PID, namespaces) and removes the peers' folders, whatever happened.
+ */
+async function withServingLab(
+  labOptions: LabOptions,
+  peerOptions: LabPeersOptions,
+  body: (running: ServingLab) => Promise<void>,
+): Promise<void> {
+  const lab = await createLab(labOptions);
+  const peers = await setupLabPeers(lab, peerOptions).catch(async (err: unknown) => {
+    await lab.close();
+    throw err;
+  });
+  let server: ProcessHandle | undefined;
+  const context = (): string =>
+    `\n--- server\n${server ? output(server) : ''}\n--- rendezvous\n${lab.rendezvous.logText()}`;
+  try {
+    server = await peers.startServer();
+    await downloadsExactly(peers, 'before.bin', 300_001, context);
+    await body({ lab, peers, server, context });
+  } finally {
+    await lab.close();
+    await peers.cleanup();
+  }
 }

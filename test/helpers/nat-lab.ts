@@ -28,7 +28,7 @@ import {
   type RunResult,
   type SpawnOptions,
 } from './processes.js';
-import { SSH_KEYGEN, startSshd, type SshdFixture } from './sshd.js';
+import { makeEd25519Key, startSshd, type SshdFixture } from './sshd.js';
 
 export type NatKind = 'drop' | 'rst' | 'symmetric' | 'public';
 /** OpenSSH's sshd, or rcpp2p's own embedded rendezvous server (`rcpp2p --rendezvous-server`). */
@@ -170,10 +170,7 @@ async function startEmbeddedRendezvous(
   const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-embedded-'));
   try {
     const clientKeyFile = join(dir, 'client_ed25519');
-    await runChecked(SSH_KEYGEN, [
-      ...['-q', '-t', 'ed25519', '-N', '', '-C', 'rcpp2p-test-client'],
-      ...['-f', clientKeyFile],
-    ]);
+    await makeEd25519Key(clientKeyFile, 'rcpp2p-test-client');
     const clientPublicKey = (await readFile(`${clientKeyFile}.pub`, 'utf8')).trim();
     const stateDir = join(dir, 'state');
     const add = await lab.exec('rendezvous', process.execPath, [

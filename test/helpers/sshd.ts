@@ -21,6 +21,11 @@ export const SSHD = '/usr/sbin/sshd';
 export const SSH = '/usr/bin/ssh';
 export const SSH_KEYGEN = '/usr/bin/ssh-keygen';
 
+/** Writes a new unencrypted ed25519 key pair to `file` and `file.pub` with ssh-keygen. */
+export async function makeEd25519Key(file: string, comment: string): Promise<void> {
+  await runChecked(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
+}
+
 export interface SshdOptions {
   /** Run sshd inside this network namespace (needs root). */
   netns?: string;
@@ -149,28 +154,8 @@ export async function startSshd(opts: SshdOptions): Promise<SshdFixture> {
   try {
     const hostKey = join(dir, 'host_ed25519');
     const clientKey = join(dir, 'client_ed25519');
-    await runChecked(SSH_KEYGEN, [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      'rcpp2p-test-host',
-      '-f',
-      hostKey,
-    ]);
-    await runChecked(SSH_KEYGEN, [
-      '-q',
-      '-t',
-      'ed25519',
-      '-N',
-      '',
-      '-C',
-      'rcpp2p-test-client',
-      '-f',
-      clientKey,
-    ]);
+    await makeEd25519Key(hostKey, 'rcpp2p-test-host');
+    await makeEd25519Key(clientKey, 'rcpp2p-test-client');
     const hostPublicKey = (await readFile(`${hostKey}.pub`, 'utf8'))
       .split(' ')
       .slice(0, 2)
