@@ -5,7 +5,6 @@
 import cliProgress from 'cli-progress';
 import type { ProgressEvent } from '../progress.js';
 import { describeNat } from '../nat/nat-kind.js';
-import type { NatKind } from '../rendezvous/peer-record.js';
 import { formatBytes, formatSeconds, formatSpeed } from './format.js';
 import { reportError } from './report-error.js';
 
@@ -91,7 +90,7 @@ export class ConsoleView {
         break;
       case 'nat:external-address':
         this.line(
-          `External address: ${e.external.ip}:${e.external.port} (${describeNat(e.natKind as NatKind)}).`,
+          `External address: ${e.external.ip}:${e.external.port} (${describeNat(e.natKind)}).`,
         );
         break;
       case 'peer:found':

@@ -17,7 +17,7 @@ import { defaultKnownHostsFile, expandHome } from '../config/paths.js';
 import { abortError, isRcppError, RcppError } from '../errors.js';
 import { joinRendezvous } from '../link/join-rendezvous.js';
 import { appendKnownHost } from '../rendezvous/known-hosts-file.js';
-import { isPeerName } from '../rendezvous/names.js';
+import { isPeerName } from '../peer.js';
 import { sshHostAlias } from '../config/ssh-config.js';
 import { resolveSshAuth } from '../rendezvous/ssh-auth.js';
 import type { UnknownHostKey } from '../rendezvous/ssh-session.js';

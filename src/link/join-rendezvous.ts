@@ -1,9 +1,9 @@
 // The first steps both kinds of peer take: log in to the rendezvous from the punching port, learn
 // the external address the NAT gave that port, and read one record, all in one round trip.
-import type { OnProgress, Endpoint } from '../progress.js';
-import type { Role } from '../rendezvous/commands.js';
+import type { Role } from '../peer.js';
+import type { OnProgress } from '../progress.js';
 import { RendezvousDirectory } from '../rendezvous/directory.js';
-import type { NatKind, PeerRecord } from '../rendezvous/peer-record.js';
+import type { PeerAddresses, PeerRecord } from '../rendezvous/peer-record.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import { RendezvousSession, type UnknownHostKey } from '../rendezvous/ssh-session.js';
 import { classifyNat, interfaceAddresses, lanEndpoints } from '../nat/nat-kind.js';
@@ -23,16 +23,14 @@ export interface JoinOptions {
   auth: SshAuth;
   localPort: number;
   portFallback: 'fail' | 'any';
-  signal?: AbortSignal;
+  signal: AbortSignal;
   onProgress?: OnProgress;
   onUnknownHostKey?: (info: UnknownHostKey) => Promise<boolean>;
 }
 
-export interface SelfAddresses {
+/** Where this peer is, learned on joining: the port it punches from and what the NAT made of it. */
+export interface SelfAddresses extends PeerAddresses {
   localPort: number;
-  external: Endpoint;
-  local: Endpoint[];
-  nat: NatKind;
 }
 
 export interface Joined {
@@ -56,13 +54,13 @@ export async function joinRendezvous(
     localPort: opts.localPort,
     portFallback: opts.portFallback,
     keepaliveSeconds: opts.rendezvous.keepaliveSeconds,
-    ...(opts.signal && { signal: opts.signal }),
+    signal: opts.signal,
     ...(opts.onProgress && { onProgress: opts.onProgress }),
     ...(opts.onUnknownHostKey && { onUnknownHostKey: opts.onUnknownHostKey }),
   });
   try {
     const directory = new RendezvousDirectory(session, opts.rendezvous.dir);
-    const hello = await directory.hello(lookup.role, lookup.name);
+    const hello = await directory.hello(lookup.role, lookup.name, opts.signal);
     const ips = interfaceAddresses();
     const nat = classifyNat(session.localPort, hello.observed, ips);
     const self: SelfAddresses = {

@@ -10,13 +10,10 @@
 //   we are public and listen    -> the peer connects to us
 //   client side only            -> relay through the rendezvous after a stagger (sooner when a NAT
 //                                  changes ports, because then punching to the published port fails)
-import type { Endpoint, PathKind } from '../progress.js';
-import type { NatKind } from '../rendezvous/peer-record.js';
-import type { PeerAddresses } from '../rendezvous/signaling.js';
+import { sameEndpoint, type Endpoint, type NatKind, type PathKind, type Role } from '../peer.js';
+import type { SignalAddresses } from '../rendezvous/signaling.js';
 
-export type Role = 'client' | 'server';
-
-export interface SelfView extends PeerAddresses {
+export interface SelfView extends SignalAddresses {
   role: Role;
   localPort: number;
 }
@@ -49,7 +46,7 @@ function natWords(who: string, nat: NatKind): string {
 
 export function planPaths(
   self: SelfView,
-  peer: PeerAddresses,
+  peer: SignalAddresses,
   timing = DEFAULT_TIMING,
 ): PathStep[] {
   const steps: PathStep[] = [];
@@ -65,7 +62,6 @@ export function planPaths(
     : `both peers are behind the same router (${self.external.ip})`;
   // Behind one router with a LAN listener, the public listener is the same socket: use it once.
   const lanListens = sameRouter && (peer.lanPort !== undefined || self.lanPort !== undefined);
-  const sameEndpoint = (a: Endpoint, b: Endpoint): boolean => a.ip === b.ip && a.port === b.port;
 
   if (sameRouter) {
     for (const remote of peer.local) {

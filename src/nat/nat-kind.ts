@@ -1,8 +1,7 @@
 // What one observation says about the NAT in front of this peer: the rendezvous saw our connection
 // from `observed`, we sent it from `local`. Pure, so it is table-tested.
 import { networkInterfaces } from 'node:os';
-import type { Endpoint } from '../progress.js';
-import type { NatKind } from '../rendezvous/peer-record.js';
+import type { Endpoint, NatKind } from '../peer.js';
 
 export function classifyNat(
   localPort: number,

@@ -3,7 +3,7 @@
 import net from 'node:net';
 import { abortError, RcppError } from '../errors.js';
 import type { Duplex } from 'node:stream';
-import type { Endpoint } from '../progress.js';
+import type { Endpoint } from '../peer.js';
 
 export interface ConnectFromOptions {
   remote: Endpoint;

@@ -1,8 +1,7 @@
 // rcpp2p --addclient: publish this client's record (its certificate fingerprint) on the rendezvous,
 // so file servers in the account accept it, and show which file servers it can reach.
 import { joinRendezvous } from '../../link/join-rendezvous.js';
-import { describeAge, type PeerRecord } from '../../rendezvous/peer-record.js';
-import { SOFTWARE } from '../../version.js';
+import { describeAge, selfRecord } from '../../rendezvous/peer-record.js';
 import { loadPeer, requireName, type CommandContext } from '../context.js';
 
 export async function addClientCommand(ctx: CommandContext): Promise<number> {
@@ -21,18 +20,11 @@ export async function addClientCommand(ctx: CommandContext): Promise<number> {
   );
   try {
     const previous = joined.record;
-    const record: PeerRecord = {
-      v: 1,
-      role: 'client',
-      name: clientName,
-      fingerprint: peer.identity.fingerprint,
-      lastSeen: new Date().toISOString(),
-      software: SOFTWARE,
-      external: joined.self.external,
-      local: joined.self.local,
-      nat: joined.self.nat,
-    };
-    await joined.directory.publish(record);
+    const record = selfRecord(
+      { role: 'client', name: clientName, fingerprint: peer.identity.fingerprint },
+      joined.self,
+    );
+    await joined.directory.publish(record, ctx.signal);
     ctx.view.onProgress({ type: 'record:published', name: clientName, role: 'client' });
     if (previous && previous.fingerprint !== record.fingerprint) {
       ctx.view.onProgress({
@@ -40,7 +32,7 @@ export async function addClientCommand(ctx: CommandContext): Promise<number> {
         text: `Replaced an earlier client ${clientName} with identity ${previous.fingerprint}; this one is ${record.fingerprint}.`,
       });
     }
-    const servers = await joined.directory.list('server');
+    const servers = await joined.directory.list('server', ctx.signal);
     ctx.view.emitJson({
       op: 'addclient',
       ok: true,

@@ -1,20 +1,20 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { planPaths, type PathStep, type SelfView } from '../../../src/link/path-plan.js';
-import type { PeerAddresses } from '../../../src/rendezvous/signaling.js';
+import type { SignalAddresses } from '../../../src/rendezvous/signaling.js';
 
-const homeNat = (ip: string, lan: string, port: number): PeerAddresses => ({
+const homeNat = (ip: string, lan: string, port: number): SignalAddresses => ({
   external: { ip, port },
   local: [{ ip: lan, port }],
   nat: 'port-preserving',
 });
 
-const client = (p: PeerAddresses): SelfView => ({
+const client = (p: SignalAddresses): SelfView => ({
   ...p,
   role: 'client',
   localPort: p.external.port,
 });
-const server = (p: PeerAddresses): SelfView => ({
+const server = (p: SignalAddresses): SelfView => ({
   ...p,
   role: 'server',
   localPort: p.external.port,
@@ -55,7 +55,7 @@ describe('path plan', () => {
 
   it('behind the same router with the server listening on the LAN: the client also dials it', () => {
     const sameRouterLaptop = homeNat('203.0.113.21', '198.18.1.3', 40002);
-    const asusListening: PeerAddresses = { ...asus, lanPort: 45123 };
+    const asusListening: SignalAddresses = { ...asus, lanPort: 45123 };
     assert.deepEqual(summary(planPaths(client(sameRouterLaptop), asusListening)), [
       'lan punch 198.18.1.2:40001',
       'lan connect 198.18.1.2:45123',
@@ -73,12 +73,12 @@ describe('path plan', () => {
   });
 
   it('two peers on one machine (loopback): one LAN punch and one dial, nothing twice', () => {
-    const onLoopback = (port: number): PeerAddresses => ({
+    const onLoopback = (port: number): SignalAddresses => ({
       external: { ip: '127.0.0.1', port },
       local: [{ ip: '127.0.0.1', port }],
       nat: 'public',
     });
-    const srv: PeerAddresses = {
+    const srv: SignalAddresses = {
       ...onLoopback(40001),
       listen: { ip: '127.0.0.1', port: 45000 },
       lanPort: 45000,
@@ -97,7 +97,7 @@ describe('path plan', () => {
   });
 
   it('a public server (a VPS) listening: the client dials it directly, and still punches', () => {
-    const vps: PeerAddresses = {
+    const vps: SignalAddresses = {
       external: { ip: '203.0.113.31', port: 40001 },
       local: [{ ip: '203.0.113.31', port: 40001 }],
       nat: 'public',
@@ -115,7 +115,7 @@ describe('path plan', () => {
   });
 
   it('a public client and a NATed server: the server connects back (reversed, as Napster did)', () => {
-    const publicLaptop: PeerAddresses = {
+    const publicLaptop: SignalAddresses = {
       external: { ip: '203.0.113.32', port: 40002 },
       local: [{ ip: '203.0.113.32', port: 40002 }],
       nat: 'public',
@@ -133,7 +133,7 @@ describe('path plan', () => {
   });
 
   it('a carrier-grade or symmetric NAT that changes ports: relay soon, and say why', () => {
-    const cgnat: PeerAddresses = {
+    const cgnat: SignalAddresses = {
       ...laptop,
       external: { ip: '203.0.113.22', port: 61234 },
       nat: 'port-changing',
@@ -145,12 +145,12 @@ describe('path plan', () => {
   });
 
   it('two peers on one machine (the demo on loopback): LAN and direct both tried', () => {
-    const a: PeerAddresses = {
+    const a: SignalAddresses = {
       external: { ip: '127.0.0.1', port: 40001 },
       local: [{ ip: '10.0.0.5', port: 40001 }],
       nat: 'public',
     };
-    const b: PeerAddresses = {
+    const b: SignalAddresses = {
       external: { ip: '127.0.0.1', port: 40002 },
       local: [{ ip: '10.0.0.5', port: 40002 }],
       nat: 'public',
