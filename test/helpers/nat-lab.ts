@@ -109,6 +109,12 @@ const SYSCTL = '/usr/sbin/sysctl';
 
 /** The compiled punch probe (dist/test/helpers/punch-probe.js), for `lab.spawn(host, node, [..])`. */
 export const PUNCH_PROBE = fileURLToPath(new URL('./punch-probe.js', import.meta.url));
+/** The compiled SSH capability probe (ssh-probe.ts): what a rendezvous lets an ssh2 client do. */
+export const SSH_PROBE = fileURLToPath(new URL('./ssh-probe.js', import.meta.url));
+/** The compiled NAT-PMP/PCP client (port-mapping-probe.ts), run in a LAN host. */
+export const PORT_MAPPING_PROBE = fileURLToPath(
+  new URL('./port-mapping-probe.js', import.meta.url),
+);
 
 export interface LabOptions {
   server: NatKind;
@@ -805,7 +811,15 @@ class NatLab implements Lab {
   }
 
   async #close(): Promise<void> {
-    liveLabs.delete(this);
+    // stays in liveLabs until done: if the process dies half-way, the exit hook finishes the job
+    try {
+      await this.#teardown();
+    } finally {
+      liveLabs.delete(this);
+    }
+  }
+
+  async #teardown(): Promise<void> {
     const problems: string[] = [];
     for (const pm of Object.values(this.#portMappers)) {
       await pm.stop().catch((e: Error) => problems.push(e.message));
