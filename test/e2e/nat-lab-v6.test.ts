@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { canMakeNetns, hasCommand, hasSshd, isRoot, skipUnless } from '../helpers/capability.js';
 import {
+  ALL_RENDEZVOUS_KINDS,
   createLab,
   PUNCH_PROBE,
   RENDEZVOUS_IP,
@@ -20,6 +21,7 @@ import {
   type TcpProbeResult,
 } from '../helpers/nat-lab.js';
 import { SSH, sshLoginOptions } from '../helpers/sshd.js';
+import { renderRendezvousCommand } from '../../src/rendezvous/commands.js';
 
 const skip = skipUnless(
   isRoot(),
@@ -28,17 +30,26 @@ const skip = skipUnless(
   hasCommand(SSH, 'Debian package openssh-client'),
 );
 
-/** `echo $SSH_CLIENT` over the system ssh client to the rendezvous by name, forcing a family. */
+/**
+ * The client address the rendezvous reports ($SSH_CLIENT, through rcpp2p's hello command, which
+ * every kind runs), over the system ssh client to the rendezvous by name, forcing a family.
+ */
 async function sshClientByName(lab: Lab, host: LabHost, family: '-4' | '-6'): Promise<string> {
   const rv = lab.rendezvous;
+  const hello = renderRendezvousCommand({
+    op: 'hello',
+    dir: rv.rendezvousDir,
+    role: 'client',
+    name: 'check',
+  });
   const r = await lab.exec(
     host,
     SSH,
-    [...sshLoginOptions(rv), family, '-l', rv.user, RENDEZVOUS_NAME, 'echo "$SSH_CLIENT"'],
+    [...sshLoginOptions(rv), family, '-l', rv.user, RENDEZVOUS_NAME, hello],
     { timeoutMs: 20_000 },
   );
   assert.equal(r.code, 0, `ssh ${family} from ${host.name}: ${r.stderr}\n${rv.logText()}`);
-  return r.stdout.trim().split(' ')[0] ?? '';
+  return /^ssh-client (\S+) /m.exec(r.stdout)?.[1] ?? '';
 }
 
 /** What Node's resolver (getaddrinfo, no flags) answers for rv.lab inside a namespace. */
@@ -222,6 +233,27 @@ describe('NAT lab: IPv6', { skip }, () => {
       });
       assert.equal(r.outcome, 'refused', JSON.stringify(r));
     });
+  });
+
+  describe('every rendezvous kind on a dual-stack host', () => {
+    for (const kind of ALL_RENDEZVOUS_KINDS) {
+      it(`${kind}: reachable by name over both families, sees the IPv6 host itself`, async () => {
+        const lab = await createLab({
+          server: 'public',
+          client: 'drop',
+          ipv6: {},
+          rendezvous: kind,
+        });
+        try {
+          const client = lab.hosts.client;
+          assert.equal(await sshClientByName(lab, client, '-6'), client.ipv6);
+          // the embedded server listens on [::]:22 and still reports IPv4 clients plainly
+          assert.equal(await sshClientByName(lab, client, '-4'), WAN_IP.client);
+        } finally {
+          await lab.close();
+        }
+      });
+    }
   });
 
   describe('an IPv6-only rendezvous', () => {

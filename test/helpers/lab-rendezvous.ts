@@ -151,7 +151,7 @@ function embeddedListen(o: RendezvousStartOptions): string {
  * Runs the embedded rendezvous (the real CLI, `--rendezvous-server`) in the rendezvous namespace on
  * port 22, with one account `peer` whose key is generated here. Its processes are spawned through
  * the lab, so the lab's tracker kills them by PID at close. On a dual-stack host it listens on
- * [::]:22, so IPv4 clients reach it as IPv4-mapped IPv6 addresses (::ffff:203.0.113.21).
+ * [::]:22 (one socket for both families); it still reports IPv4 clients as plain IPv4 addresses.
  */
 async function startEmbeddedRendezvous(
   lab: LabSpawner,

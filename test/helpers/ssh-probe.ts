@@ -140,6 +140,9 @@ async function main(): Promise<void> {
       username: v.user,
       privateKey: readFileSync(keyFile),
       readyTimeout: STEP_MS,
+      // as rcpp2p does: ssh2 otherwise refuses the openssh_* requests to a server whose banner
+      // does not say OpenSSH (the embedded rendezvous)
+      strictVendor: false,
       hostVerifier: (key: Buffer) => key.equals(expected),
       debug: (line: string) => {
         const m = /Remote ident: '(.*)'/.exec(line);
