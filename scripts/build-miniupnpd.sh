@@ -43,6 +43,13 @@ if up_to_date; then # another run built it while we waited for the lock
   exit 0
 fi
 started=$(date +%s%N)
+step_started=$started
+step() { # prints how long the previous step took
+  local now
+  now=$(date +%s%N)
+  echo "miniupnpd: $1 in $(((now - step_started) / 1000000)) ms"
+  step_started=$now
+}
 export DEBIAN_FRONTEND=noninteractive
 
 # 1. a deb-src entry (Debian's images ship only binary entries)
@@ -56,6 +63,7 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SOURCES
   apt-get update -qq
+  step 'added a deb-src entry and updated the package lists'
 fi
 
 # 2. the build dependencies that are missing
@@ -66,6 +74,7 @@ done
 if ((${#missing[@]} > 0)); then
   echo "miniupnpd: installing build dependencies: ${missing[*]}"
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  step 'installed the build dependencies'
 fi
 
 # 3. the source, with Debian's patches applied (dpkg-source), in a temp dir
@@ -78,6 +87,7 @@ chmod 755 "$work" # apt's _apt sandbox user must be able to write here, or apt w
 }
 src=$(find "$work" -maxdepth 1 -type d -name 'miniupnpd-*' | head -n 1)
 [[ -n "$src" ]] || { echo "build-miniupnpd: apt-get source unpacked no miniupnpd-* folder" >&2; exit 1; }
+step "fetched and unpacked $(basename "$src")"
 
 # 4. the patch: drop the three documentation ranges from the reserved list
 count=$(grep -c 'RFC5737' "$src/getifaddr.c" || true)
@@ -101,6 +111,7 @@ for variant in igd1 igd2; do
   }
   install -m 0755 "$dir/miniupnpd" "$CACHE/miniupnpd-$variant.new"
   mv -f "$CACHE/miniupnpd-$variant.new" "$CACHE/miniupnpd-$variant"
+  step "built miniupnpd-$variant"
 done
 version=$(basename "$src")
 echo "$STAMP" >"$CACHE/STAMP"
