@@ -2,10 +2,14 @@
 # Builds the two miniupnpd binaries the NAT lab runs on its routers (docs/nat-lab.md, "Port mapping"):
 #   $CACHE/miniupnpd-igd1   UPnP IGD v1 + NAT-PMP + PCP, nftables backend
 #   $CACHE/miniupnpd-igd2   the same with --igd2 (IGD v2, WANIPConnection:2)
-# from Debian's own miniupnpd source, with one change: the RFC 5737 documentation ranges
-# (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24) are no longer "reserved" in getifaddr.c. Stock
-# miniupnpd refuses to map ports when its WAN address is reserved, and the lab's "Internet" is
-# 203.0.113.0/24 (NAT-FACTS item 10). Nothing else is changed.
+# from Debian's own miniupnpd source, with two changes:
+#  - getifaddr.c: the RFC 5737 documentation ranges (192.0.2.0/24, 198.51.100.0/24, 203.0.113.0/24)
+#    are no longer "reserved". Stock miniupnpd refuses to map ports when its WAN address is
+#    reserved, and the lab's "Internet" is 203.0.113.0/24 (NAT-FACTS item 10).
+#  - upnpsoap.c: the actions WANIPConnection:2 added (AddAnyPortMapping, DeletePortMappingRange,
+#    GetListOfPortMappings) exist only in the --igd2 build. Stock miniupnpd answers them on
+#    WANIPConnection:1 too, so a client that sends AddAnyPortMapping to an IGD v1 would pass in the
+#    lab and fail on a router that implements v1 as specified (UPnP error 401, Invalid Action).
 #
 # Needs root (apt-get). Skips everything when both binaries and the recipe stamp are already there.
 # CACHE is $RCPP2P_LAB_CACHE/miniupnpd, default /var/cache/rcpp2p-lab/miniupnpd (shared by every
@@ -16,9 +20,9 @@
 # miniupnpd` would add 23 packages (debhelper, autotools, iptables headers) that this build never uses.
 set -euo pipefail
 
-RECIPE=1 # bump when the patch or the configure options change: forces a rebuild
+RECIPE=2 # bump when the patch or the configure options change: forces a rebuild
 CACHE="${RCPP2P_LAB_CACHE:-/var/cache/rcpp2p-lab}/miniupnpd"
-STAMP="recipe $RECIPE: apt-get source miniupnpd; RFC 5737 ranges not reserved; --firewall=nftables, igd1 and --igd2"
+STAMP="recipe $RECIPE: apt-get source miniupnpd; RFC 5737 ranges not reserved; v2 actions only in igd2; --firewall=nftables, igd1 and --igd2"
 DEPS=(gcc make libc6-dev pkg-config libnftnl-dev libmnl-dev dpkg-dev xz-utils)
 
 up_to_date() {
@@ -89,7 +93,7 @@ src=$(find "$work" -maxdepth 1 -type d -name 'miniupnpd-*' | head -n 1)
 [[ -n "$src" ]] || { echo "build-miniupnpd: apt-get source unpacked no miniupnpd-* folder" >&2; exit 1; }
 step "fetched and unpacked $(basename "$src")"
 
-# 4. the patch: drop the three documentation ranges from the reserved list
+# 4. drop the three documentation ranges from the reserved list
 count=$(grep -c 'RFC5737' "$src/getifaddr.c" || true)
 if [[ "$count" != 3 ]]; then
   echo "build-miniupnpd: expected 3 RFC5737 lines in getifaddr.c, found $count; the source changed" >&2
@@ -97,7 +101,17 @@ if [[ "$count" != 3 ]]; then
 fi
 sed -i '/RFC5737/d' "$src/getifaddr.c"
 
-# 5. two builds
+# 5. the v2-only SOAP actions: only in the IGD v2 build
+first='	{ "AddAnyPortMapping", AddAnyPortMapping},'
+last='	{ "GetListOfPortMappings", GetListOfPortMappings},'
+if ! grep -qxF "$first" "$src/upnpsoap.c" || ! grep -qxF "$last" "$src/upnpsoap.c"; then
+  echo "build-miniupnpd: the SOAP action table in upnpsoap.c changed; check the IGD v2 patch" >&2
+  exit 1
+fi
+sed -i -e "s/^\t{ \"AddAnyPortMapping\", AddAnyPortMapping},\$/#ifdef IGD_V2\n&/" \
+  -e "s/^\t{ \"GetListOfPortMappings\", GetListOfPortMappings},\$/&\n#endif/" "$src/upnpsoap.c"
+
+# 6. two builds
 jobs=$(nproc 2>/dev/null || echo 2)
 for variant in igd1 igd2; do
   dir="$work/$variant"

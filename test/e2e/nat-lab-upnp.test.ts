@@ -67,6 +67,49 @@ async function description(lab: Lab, site: Site): Promise<string> {
   return r.stdout;
 }
 
+/** One SOAP call to the router's WANIPConnection:N control URL from the site's host. */
+async function soap(
+  lab: Lab,
+  site: Site,
+  igd: 1 | 2,
+  action: string,
+  args: Record<string, string | number>,
+): Promise<{ status: number; body: string }> {
+  const service = `urn:schemas-upnp-org:service:WANIPConnection:${igd}`;
+  const body =
+    '<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" ' +
+    's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>' +
+    `<u:${action} xmlns:u="${service}">` +
+    Object.entries(args)
+      .map(([k, v]) => `<${k}>${v}</${k}>`)
+      .join('') +
+    `</u:${action}></s:Body></s:Envelope>`;
+  const url = `http://${mapper(lab, site).lanAddress}:5000/ctl/IPConn`;
+  const init = {
+    method: 'POST',
+    headers: { 'Content-Type': 'text/xml', SOAPAction: `"${service}#${action}"` },
+    body,
+  };
+  const script = `fetch(${JSON.stringify(url)},${JSON.stringify(init)}).then(async(r)=>console.log(JSON.stringify({status:r.status,body:await r.text()})))`;
+  const r = await lab.exec(site, process.execPath, ['-e', script]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { status: number; body: string };
+}
+
+/** The arguments of AddPortMapping / AddAnyPortMapping for a TCP port to `ip`. */
+function mappingArgs(ip: string, port: number): Record<string, string | number> {
+  return {
+    NewRemoteHost: '',
+    NewExternalPort: port,
+    NewProtocol: 'TCP',
+    NewInternalPort: port,
+    NewInternalClient: ip,
+    NewEnabled: 1,
+    NewPortMappingDescription: 'soap',
+    NewLeaseDuration: 3600,
+  };
+}
+
 /** An SSDP M-SEARCH for an IGD from the site's host: the LOCATION headers that answer in 1.5 s. */
 async function ssdpLocations(lab: Lab, site: Site): Promise<string[]> {
   const script = `const d=require('dgram').createSocket('udp4');const seen=[];
@@ -103,7 +146,7 @@ async function withLab(
 
 describe('NAT lab: port mapping (miniupnpd)', { skip }, () => {
   for (const igd of [1, 2] as const) {
-    it(`UPnP IGD v${igd}: discovered by SSDP, upnpc maps a port, a stranger connects, removal shows`, async () => {
+    it(`UPnP IGD v${igd}: discovered by SSDP, upnpc maps a port, a stranger connects, removal shows, v${igd} actions only`, async () => {
       await withLab({ server: { igd } }, async (lab) => {
         const pm = mapper(lab, 'server');
         const host = lab.hosts.server;
@@ -141,6 +184,20 @@ describe('NAT lab: port mapping (miniupnpd)', { skip }, () => {
         await upnpc(lab, 'server', ['-d', '4444', 'TCP']);
         assert.deepEqual(await pm.mappings(), []);
         assert.equal(await strangerReaches(lab, 'server', 4444), undefined, 'closed after');
+
+        // AddAnyPortMapping is a WANIPConnection:2 action: a v1 router refuses it (build patch)
+        const any = await soap(lab, 'server', igd, 'AddAnyPortMapping', mappingArgs(host.ip, 4446));
+        if (igd === 1) {
+          assert.equal(any.status, 500, any.body);
+          assert.match(any.body, /<errorCode>401<\/errorCode>/);
+        } else {
+          assert.equal(any.status, 200, any.body);
+          assert.match(any.body, /<NewReservedPort>4446<\/NewReservedPort>/);
+        }
+        const plain = await soap(lab, 'server', igd, 'AddPortMapping', mappingArgs(host.ip, 4447));
+        assert.equal(plain.status, 200, plain.body);
+        const ports = (await pm.mappings()).map((m) => m.externalPort);
+        assert.deepEqual(ports.sort(), igd === 1 ? [4447] : [4446, 4447]);
       });
     });
   }
