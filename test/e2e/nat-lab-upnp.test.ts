@@ -255,6 +255,30 @@ describe('NAT lab: port mapping (miniupnpd)', { skip }, () => {
     });
   });
 
+  it('halt() keeps the mappings (a daemon crash); restart() drops them and the epoch (a reboot)', async () => {
+    await withLab({ server: { upnp: false } }, async (lab) => {
+      const pm = mapper(lab, 'server');
+      const map = ['--op', 'map', '--internal-port', '5556', '--external-port', '5556'];
+      assert.equal((await portMappingRequest(lab, 'server', map)).ok, true);
+      // wait until the first run's epoch (seconds since it started) reaches 2, so a reset shows
+      const deadline = Date.now() + 10_000;
+      while (((await portMappingRequest(lab, 'server', ['--op', 'external'])).epoch ?? 0) < 2) {
+        assert.ok(Date.now() < deadline, 'the NAT-PMP epoch did not advance');
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      const pid = pm.pid;
+      await pm.halt();
+      assert.equal(pm.pid, 0);
+      assert.equal((await pm.mappings()).length, 1, 'the rule outlives the daemon');
+      await pm.restart();
+      assert.notEqual(pm.pid, pid);
+      assert.deepEqual(await pm.mappings(), []);
+      const ext = await portMappingRequest(lab, 'server', ['--op', 'external']);
+      assert.equal(ext.ok, true, JSON.stringify(ext));
+      assert.ok((ext.epoch ?? 99) < 2, `epoch ${String(ext.epoch)} did not restart`);
+    });
+  });
+
   it('PCP (same switch as NAT-PMP): MAP and delete by nonce; lifetimes under 120 s are raised', async () => {
     await withLab({ server: { upnp: false } }, async (lab) => {
       const pm = mapper(lab, 'server');

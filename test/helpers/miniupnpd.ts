@@ -90,6 +90,11 @@ export interface MiniupnpdConfigInput {
   lanNetwork: string;
   /** Distinct per router, so an SSDP listener can tell two gateways apart. */
   uuid: string;
+  /**
+   * A path no minissdpd listens on: miniupnpd registers its services with a minissdpd daemon
+   * through this Unix socket (default /var/run/minissdpd.sock, shared by every namespace).
+   */
+  minissdpdSocket: string;
 }
 
 export function miniupnpdConfig(c: MiniupnpdConfigInput): string {
@@ -101,10 +106,12 @@ export function miniupnpdConfig(c: MiniupnpdConfigInput): string {
     `enable_natpmp=${c.options.natpmp ? 'yes' : 'no'}`,
     // a LAN host may only map ports to itself, as on home routers
     'secure_mode=yes',
-    'system_uptime=yes',
+    // the NAT-PMP/PCP epoch counts from the daemon's start, so a restart looks like a reboot
+    'system_uptime=no',
     'notify_interval=60',
     'clean_ruleset_interval=600',
     `uuid=${c.uuid}`,
+    `minissdpdsocket=${c.minissdpdSocket}`,
     `upnp_table_name=${UPNP_TABLE}`,
     `upnp_nat_table_name=${UPNP_TABLE}`,
     `upnp_forward_chain=${FORWARD_CHAIN}`,
@@ -118,6 +125,13 @@ export function miniupnpdConfig(c: MiniupnpdConfigInput): string {
 
 /** The args to list miniupnpd's redirects: `nft list chain inet rcpp2p_upnp upnp_prerouting`. */
 export const LIST_MAPPINGS_ARGS = ['list', 'chain', 'inet', UPNP_TABLE, NAT_CHAIN];
+
+/** `nft -f` input that empties the chains miniupnpd fills (what a router reboot does). */
+export function flushMappingsRuleset(): string {
+  return [FORWARD_CHAIN, NAT_CHAIN, NAT_POSTROUTING_CHAIN]
+    .map((chain) => `flush chain inet ${UPNP_TABLE} ${chain}\n`)
+    .join('');
+}
 
 /**
  * Parses miniupnpd's dnat rules from `nft list chain`, e.g.

@@ -44,6 +44,7 @@ import { startLabRendezvous, type LabRendezvous, type RendezvousKind } from './l
 import {
   LIST_MAPPINGS_ARGS,
   UPNP_HTTP_PORT,
+  flushMappingsRuleset,
   miniupnpdBinary,
   miniupnpdConfig,
   parseUpnpMappings,
@@ -248,9 +249,12 @@ export interface LabPortMapper {
   logText(): string;
   /** The redirects miniupnpd has installed now (read from its nft chain on the router). */
   mappings(): Promise<PortMappingEntry[]>;
-  /** Kills miniupnpd (its nft rules stay, as when the daemon crashes). Idempotent. */
+  /** Kills miniupnpd; its nft rules stay, as when the daemon crashes. Idempotent. */
   halt(): Promise<void>;
-  /** Starts it again with the same config (it re-reads its rules from nft). */
+  /**
+   * A router reboot: kills miniupnpd, empties its nft chains (every mapping is gone) and starts it
+   * again with the same config; its NAT-PMP/PCP epoch starts again from 0.
+   */
   restart(): Promise<void>;
 }
 
@@ -686,6 +690,7 @@ class NatLab implements Lab {
         options,
         lanNetwork: `198.18.${net}.0/24`,
         uuid: routerUuid(this.id, net),
+        minissdpdSocket: join(dir, 'minissdpd.sock'),
       }),
     );
     const args = ['-d', '-f', config, '-P', join(dir, 'miniupnpd.pid')];
@@ -731,8 +736,9 @@ class NatLab implements Lab {
         return parseUpnpMappings(await runChecked(NFT, LIST_MAPPINGS_ARGS, { netns: routerNs }));
       },
       halt,
-      async restart() {
+      restart: async () => {
         await halt();
+        await this.#in(routerNs, NFT, ['-f', '-'], flushMappingsRuleset());
         await start();
       },
       stop: halt,
