@@ -23,6 +23,22 @@ export type PathKind = 'lan' | 'direct' | 'reversed' | 'periodic' | 'relay';
 export const PATH_KINDS: readonly PathKind[] = ['lan', 'direct', 'reversed', 'periodic', 'relay'];
 
 /**
+ * How a client reaches a running file server through the rendezvous (the record's `signaling`),
+ * best first: a Unix socket forwarded by the host, a TCP port forwarded on the host's loopback, a
+ * remote command watching a request folder (any shell account), or periodic polling of the records
+ * (the last resort).
+ */
+export type SignalingKind = 'socket' | 'tcp' | 'exec' | 'records';
+export const SIGNALING_KINDS: readonly SignalingKind[] = ['socket', 'tcp', 'exec', 'records'];
+
+/** What carries the relay path: the signaling socket, the signaling TCP port, or nothing. */
+export type RelayKind = 'socket' | 'tcp' | 'none';
+
+export function relayKindOf(signaling: SignalingKind): RelayKind {
+  return signaling === 'socket' || signaling === 'tcp' ? signaling : 'none';
+}
+
+/**
  * Peer names (file servers, clients, rendezvous accounts of the embedded server). They end up inside
  * shell commands run on the rendezvous host and in file names there, so they are restricted to
  * characters that need no quoting. Checked before any command is built.

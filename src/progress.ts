@@ -1,7 +1,7 @@
 // Progress events: library layers report what they do through these; only src/cli renders them.
 // Each event is a plain object with a `type`; add new kinds here rather than printing.
 
-import type { Endpoint, NatKind, PathKind, Role } from './peer.js';
+import type { Endpoint, NatKind, PathKind, RelayKind, Role, SignalingKind } from './peer.js';
 
 export type ProgressEvent =
   // rendezvous
@@ -12,7 +12,15 @@ export type ProgressEvent =
   | { type: 'nat:external-address'; external: Endpoint; local: Endpoint; natKind: NatKind }
   | { type: 'peer:found'; name: string; role: Role; lastSeen: string }
   | { type: 'record:published'; name: string; role: Role }
-  | { type: 'signaling:ready'; mode: 'socket' | 'records'; reason?: string }
+  | {
+      type: 'signaling:ready';
+      /** Which transport clients reach this file server through. */
+      mode: SignalingKind;
+      relay: RelayKind;
+      pollSeconds: number;
+      /** Why a better transport was not used. */
+      reason?: string;
+    }
   // connection set-up
   | { type: 'link:trying'; path: PathKind; remote: string }
   | { type: 'link:attempt-failed'; path: PathKind; message: string }

@@ -104,11 +104,7 @@ export class ConsoleView {
         );
         break;
       case 'signaling:ready':
-        this.line(
-          e.mode === 'socket'
-            ? 'Signaling: live channel through the rendezvous.'
-            : `Signaling: periodic mode, reading client requests from the records (${e.reason ?? 'no live channel'}).`,
-        );
+        this.line(signalingWords(e));
         break;
       case 'link:trying':
         this.line(`  trying ${e.path}: ${e.remote}`);
@@ -281,4 +277,22 @@ function ago(iso: string): string {
   if (seconds < 60) return seconds <= 1 ? 'just now' : `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   return `${Math.floor(seconds / 3600)} h ago`;
+}
+
+/** The file server's "Signaling: ..." line: which transport, what carries the relay, and why. */
+function signalingWords(e: ProgressEvent & { type: 'signaling:ready' }): string {
+  const why = e.reason !== undefined ? ` (${e.reason})` : '';
+  switch (e.mode) {
+    case 'socket':
+      return 'Signaling: live channel through the rendezvous. Transport: a Unix socket there; the relay goes through it too.';
+    case 'tcp':
+      return `Signaling: live channel through the rendezvous. Transport: a TCP port on its loopback${why}; the relay goes through it too.`;
+    case 'exec':
+      return (
+        `Signaling: live channel through the rendezvous. Transport: a remote command watching for requests${why}; ` +
+        'no relay: clients that cannot connect directly cannot connect.'
+      );
+    case 'records':
+      return `Signaling: periodic mode, the last resort: reading client requests from the records every ${e.pollSeconds} s${why}.`;
+  }
 }

@@ -10,7 +10,7 @@ import { logger } from '../log.js';
 import type { Candidate, Contender } from '../nat/path-race.js';
 import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
-import { formatEndpoint } from '../peer.js';
+import { formatEndpoint, relayKindOf, type SignalingKind } from '../peer.js';
 import type { OnProgress } from '../progress.js';
 import type { RendezvousDirectory } from '../rendezvous/directory.js';
 import type { PeerRecord } from '../rendezvous/peer-record.js';
@@ -31,6 +31,8 @@ export interface AnswerContext {
   self: SelfAddresses;
   onLink: OnLink;
   onProgress?: OnProgress;
+  /** The transport clients reach us through (for the links' descriptions). */
+  signaling: SignalingKind;
   /** Aborted when the file server stops. */
   signal: AbortSignal;
 }
@@ -228,6 +230,8 @@ function secureAndServe(
         remote: candidate.remote,
         peer: client.name,
         setupMs: Date.now() - started,
+        signaling: ctx.signaling,
+        relay: relayKindOf(ctx.signaling),
       });
       try {
         await ctx.onLink(link);

@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { closeLinkStream } from '../net/tcp.js';
-import type { PathKind } from '../peer.js';
+import type { PathKind, RelayKind, SignalingKind } from '../peer.js';
 
 export interface LinkInfo {
   path: PathKind;
@@ -17,6 +17,11 @@ export interface LinkInfo {
   peer: string;
   /** From the start of the set-up to the authenticated stream. */
   setupMs: number;
+  /** How the peers found each other through the rendezvous, and what could carry a relay. */
+  signaling: SignalingKind;
+  relay: RelayKind;
+  /** Client side, live signaling: from opening the signaling channel to the server's answer. */
+  answerMs?: number;
 }
 
 export interface Link extends LinkInfo {

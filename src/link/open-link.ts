@@ -2,10 +2,12 @@
 //
 //   join the rendezvous (external address + the server's record, one round trip)
 //   -> the server is offline or unknown? say so at once
-//   -> signaling channel to the server's socket: request / accept, within the answer deadline
-//      (a hung or sleeping server keeps its record "online"; this is where that is found out),
-//      or periodic mode when the rendezvous offers no socket forwarding
-//   -> race LAN, punch, listener and relay; TLS 1.3 with the fingerprints from the records
+//   -> signaling channel over the transport the server's record names (a socket, a TCP port on the
+//      rendezvous's loopback, or a remote command: rendezvous/signaling-transport.ts): request /
+//      accept, within the answer deadline (a hung or sleeping server keeps its record "online";
+//      this is where that is found out), or periodic mode when the server runs in it
+//   -> race LAN, punch, listener and relay (where the transport carries one); TLS 1.3 with the
+//      fingerprints from the records
 //   -> tell the server which path won; hand back the Link
 import { randomBytes } from 'node:crypto';
 import type { Duplex } from 'node:stream';
@@ -14,7 +16,7 @@ import { isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import { racePaths } from '../nat/path-race.js';
 import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
-import { formatEndpoint, type PathKind } from '../peer.js';
+import { formatEndpoint, relayKindOf, type PathKind } from '../peer.js';
 import type { OnProgress } from '../progress.js';
 import { describeAge, type PeerRecord } from '../rendezvous/peer-record.js';
 import {
@@ -23,8 +25,8 @@ import {
   type SignalAddresses,
   type SignalMessage,
 } from '../rendezvous/signaling.js';
+import { routeTo, type SignalingRoute } from '../rendezvous/signaling-transport.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
-import { isForwardingProhibited } from '../rendezvous/ssh-session.js';
 import type { Identity } from '../secure/identity.js';
 import { secureAsClient } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
@@ -77,14 +79,22 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
       role: 'server',
       lastSeen: record.lastSeen,
     });
-    if (record.signaling === 'records') {
+    const route = routeTo(
+      {
+        session: joined.session,
+        directory: joined.directory,
+        home: joined.home,
+        serverName: opts.serverName,
+      },
+      record.signaling,
+    );
+    if (route === undefined) {
       return await openPeriodicLink(joined, record, {
         ...opts,
         started,
-        reason: 'the file server runs in periodic mode',
+        reason: 'the file server runs in periodic mode (the last resort)',
       });
     }
-    const socketPath = joined.directory.socketPath(joined.home, opts.serverName);
     // A publicly reachable client listens for this one set-up, so the server can dial it (the
     // reversed path); the request says where.
     const listener =
@@ -96,30 +106,36 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
         nat: joined.self.nat,
         ...(listener && { listen: { ip: joined.self.external.ip, port: listener.port } }),
       };
-      const answerMs = opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
-      const answer = deadline(opts.signal, answerMs, () => notAnswering(record, answerMs));
+      const limitMs = opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
+      const answer = deadline(opts.signal, limitMs, () => notAnswering(record, limitMs));
       const session = randomBytes(16).toString('hex');
       let channel: Duplex;
       let accept: SignalAddresses;
+      const asked = Date.now();
       try {
         try {
-          channel = await joined.session.forwardOut(socketPath, { signal: answer.signal });
+          channel = await route.open({ kind: 'signal' }, answer.signal);
         } catch (err) {
-          if (isForwardingProhibited(err)) {
-            return await openPeriodicLink(joined, record, {
-              ...opts,
-              started,
-              reason: 'the rendezvous host does not allow socket forwarding',
-            });
-          }
           if (answer.signal.aborted) throw err;
-          throw offline(record, 'its signaling socket does not answer');
+          log(`opening the ${route.kind} signaling channel failed: ${(err as Error).message}`);
+          throw offline(record, `${UNANSWERED[route.kind]} (${(err as Error).message})`);
         }
         accept = await request(channel, self, record, session, opts, answer.signal);
       } finally {
         answer.clear();
       }
-      const context: RaceContext = { joined, record, channel, socketPath, session, self, listener };
+      const answerMs = Date.now() - asked;
+      log(`${route.kind} signaling: answer in ${answerMs} ms`);
+      const context: RaceContext = {
+        joined,
+        record,
+        channel,
+        route,
+        session,
+        self,
+        listener,
+        answerMs,
+      };
       return await race(context, accept, opts, started);
     } finally {
       listener?.close();
@@ -129,6 +145,14 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     throw err;
   }
 }
+
+/** How a live transport's silence reads in "File server X is offline (...): ...". */
+const UNANSWERED: Record<SignalingRoute['kind'], string> = {
+  socket: 'its signaling socket does not answer',
+  tcp: 'its signaling port does not answer',
+  exec: 'it does not watch for requests',
+  records: 'it does not poll',
+};
 
 async function requireOnlineServer(
   joined: Joined,
@@ -181,7 +205,6 @@ async function request(
   signal: AbortSignal,
 ): Promise<SignalAddresses> {
   try {
-    writeSignal(channel, { t: 'open', v: 1, kind: 'signal' });
     writeSignal(channel, { t: 'request', session, client: opts.clientName, ...self });
     const answer = await readSignal(channel, { signal }).catch((err: unknown) => {
       throw isRcppError(err) && err.code === 'CONNECTION_LOST'
@@ -205,7 +228,9 @@ interface RaceContext {
   record: PeerRecord;
   /** The signaling channel: it carries `chosen` once a path won. */
   channel: Duplex;
-  socketPath: string;
+  route: SignalingRoute;
+  /** How long the server took to answer, from opening the signaling channel. */
+  answerMs: number;
   session: string;
   /** What we told the server about ourselves. */
   self: SignalAddresses;
@@ -218,7 +243,7 @@ async function race(
   opts: ClientLinkOptions,
   started: number,
 ): Promise<Link> {
-  const { joined, record, channel, socketPath, session } = ctx;
+  const { joined, record, channel, route, session } = ctx;
   try {
     const steps = planPaths(
       { ...ctx.self, role: 'client', localPort: joined.self.localPort },
@@ -228,11 +253,10 @@ async function race(
     const contenders = toContenders(steps, {
       localPort: joined.self.localPort,
       listener: ctx.listener,
-      openRelay: async (relaySignal) => {
-        const relay = await joined.session.forwardOut(socketPath, { signal: relaySignal });
-        writeSignal(relay, { t: 'open', v: 1, kind: 'relay', session });
-        return relay;
-      },
+      ...(route.relays && {
+        openRelay: (relaySignal: AbortSignal) =>
+          route.open({ kind: 'relay', session }, relaySignal),
+      }),
     });
     const winner = await racePaths({
       contenders,
@@ -246,6 +270,8 @@ async function race(
       deadlineMs: opts.raceDeadlineMs ?? RACE_DEADLINE_MS,
       signal: opts.signal,
       ...(opts.onProgress && { onProgress: opts.onProgress }),
+    }).catch((err: unknown) => {
+      throw route.relays ? err : withoutRelay(err);
     });
     writeSignal(channel, { t: 'chosen', session, path: winner.candidate.path });
     channel.end();
@@ -272,6 +298,9 @@ async function race(
         remote: winner.candidate.remote,
         peer: opts.serverName,
         setupMs,
+        signaling: route.kind,
+        relay: relayKindOf(route.kind),
+        answerMs: ctx.answerMs,
       },
       () => joined.session.close(),
     );
@@ -279,6 +308,17 @@ async function race(
     channel.destroy();
     throw err;
   }
+}
+
+/** A failed race over a transport without a relay says why the relay did not help. */
+function withoutRelay(err: unknown): unknown {
+  if (!isRcppError(err) || err.code !== 'NO_PATH') return err;
+  return new RcppError(
+    'NO_PATH',
+    `${err.message.replace(/\.$/, '')}; and the rendezvous host allows no forwarding, so rcpp2p cannot relay through it.`,
+    'Use a rendezvous host that allows TCP or Unix-socket forwarding (AllowTcpForwarding yes), or put one peer on a network that keeps ports.',
+    { cause: err },
+  );
 }
 
 function checkAnswer(answer: SignalMessage, session: string, serverName: string): SignalAddresses {

@@ -108,7 +108,15 @@ export async function openPeriodicLink(
     return makeLink(
       winner.secured.socket,
       winner.candidate.stream,
-      { path: 'periodic', reason, remote, peer: record.name, setupMs },
+      {
+        path: 'periodic',
+        reason,
+        remote,
+        peer: record.name,
+        setupMs,
+        signaling: 'records',
+        relay: 'none',
+      },
       async () => {
         await withdraw(joined, ownRecord);
         await joined.session.close();

@@ -1,11 +1,12 @@
 // The running file server's presence on the rendezvous, until stopped:
 //
 //   connect (from the configured port) -> learn external address -> refuse if the name is live elsewhere
-//   -> offer the signaling socket (or fall back to periodic mode) -> publish our record (online)
+//   -> offer the best signaling transport the host allows (socket, TCP port, remote command; see
+//      rendezvous/signaling-transport.ts), or fall back to periodic mode -> publish our record (online)
 //   -> answer requests; republish every heartbeat; in periodic mode read client records every poll
 //   -> the session drops: reconnect with backoff (1 s doubling to 60 s) and republish; a new
 //      external address is learned on every reconnect
-//   -> stopped: publish the record as offline, remove the socket, close.
+//   -> stopped: publish the record as offline, stop offering (a socket is removed), close.
 // Authentication, host-key and name conflicts are fatal; network trouble never is.
 import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -14,8 +15,16 @@ import { isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
 import type { OnProgress } from '../progress.js';
-import { selfRecord, type PeerRecord } from '../rendezvous/peer-record.js';
-import { readSignal } from '../rendezvous/signaling.js';
+import { relayKindOf, type SignalingKind } from '../peer.js';
+import { selfRecord, type PeerRecord, type SignalingOffer } from '../rendezvous/peer-record.js';
+import { readSignal, writeSignal } from '../rendezvous/signaling.js';
+import {
+  knock,
+  offerSignaling,
+  routeTo,
+  type SignalingListener,
+  type SignalingPlace,
+} from '../rendezvous/signaling-transport.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import type { Identity } from '../secure/identity.js';
 import {
@@ -42,6 +51,8 @@ export interface ServeRendezvousOptions {
   heartbeatSeconds?: number;
   /** Force periodic mode even when forwarding works (tests, diagnosis). */
   forcePeriodic?: boolean;
+  /** Offer only these live transports, in this order (tests, diagnosis); default: all, best first. */
+  signaling?: readonly Exclude<SignalingKind, 'records'>[];
 }
 
 const FATAL = new Set([
@@ -55,8 +66,12 @@ const FATAL = new Set([
 const MAX_BACKOFF_MS = 60_000;
 /** How long a stopping server waits to mark itself offline on the rendezvous. */
 const GOODBYE_TIMEOUT_MS = 3000;
-/** How long the name-conflict probe waits for the rendezvous to open a channel to the old socket. */
+/**
+ * How long the name-conflict probe waits for the old server's answer: through a remote command it
+ * takes two looks at the request folder and two commands (about 0.5 s, seconds on a loaded host).
+ */
 const PROBE_TIMEOUT_MS = 5000;
+const PROBE_TIMEOUT_EXEC_MS = 10_000;
 const MAX_PENDING_SETUPS = 64;
 /** Requests older than this are not answered in periodic mode. */
 const REQUEST_MAX_AGE_MS = 120_000;
@@ -129,30 +144,53 @@ async function serveOneSession(
   state: ServeState,
 ): Promise<Error | undefined> {
   const { session, directory } = joined;
-  const socketPath = directory.socketPath(joined.home, opts.serverName);
+  const place: SignalingPlace = {
+    session,
+    directory,
+    home: joined.home,
+    serverName: opts.serverName,
+  };
   const sessionStop = new AbortController();
   const signal = AbortSignal.any([opts.signal, sessionStop.signal]);
   const timers: NodeJS.Timeout[] = [];
   let onStop: (() => void) | undefined;
+  let listener: SignalingListener | undefined;
   try {
-    await refuseIfNameLive(joined, opts, socketPath, state);
-    let mode: 'socket' | 'records' = 'records';
-    let reason: string | undefined = opts.forcePeriodic ? 'periodic mode was requested' : undefined;
+    await refuseIfNameLive(joined, place, opts, state);
+    const ctx: AnswerContext = {
+      serverName: opts.serverName,
+      identity: opts.identity,
+      directory,
+      self: joined.self,
+      onLink: opts.onLink,
+      // known once offered; until then only the offer's own ping comes in
+      signaling: 'records',
+      signal,
+      ...(opts.onProgress && { onProgress: opts.onProgress }),
+    };
+    const pending = new Map<string, PendingSetup>();
+    const onChannel = (channel: Duplex): void => {
+      handleChannel(channel, ctx, pending).catch((err: unknown) => {
+        log(`channel failed: ${(err as Error).message}`);
+        channel.destroy();
+      });
+    };
+    let reason = 'periodic mode was requested';
     if (!opts.forcePeriodic) {
-      try {
-        await directory.unlinkSocket(opts.serverName, signal);
-        await session.forwardIn(socketPath, { signal });
-        mode = 'socket';
-      } catch (err) {
-        if (signal.aborted) throw err;
-        reason = isRcppError(err) ? err.message : String(err);
-      }
+      const offered = await offerSignaling(place, onChannel, {
+        signal,
+        ...(opts.signaling && { kinds: opts.signaling }),
+      });
+      listener = offered.listener;
+      reason = offered.reason;
     }
+    const offer: SignalingOffer = listener?.offer ?? { via: 'records' };
+    ctx.signaling = offer.via;
     const record = (online: boolean): PeerRecord =>
       selfRecord(
         { role: 'server', name: opts.serverName, fingerprint: opts.identity.fingerprint },
         joined.self,
-        { online, signaling: mode, pollSeconds: opts.pollSeconds },
+        { online, signaling: offer, pollSeconds: opts.pollSeconds },
       );
     /** Publishes us as online and remembers which record that was (see refuseIfNameLive). */
     const publishOnline = async (): Promise<void> => {
@@ -162,23 +200,13 @@ async function serveOneSession(
     };
     await publishOnline();
     opts.onProgress?.({ type: 'record:published', name: opts.serverName, role: 'server' });
-    opts.onProgress?.({ type: 'signaling:ready', mode, ...(reason !== undefined && { reason }) });
-
-    const ctx: AnswerContext = {
-      serverName: opts.serverName,
-      identity: opts.identity,
-      directory,
-      self: joined.self,
-      onLink: opts.onLink,
-      signal,
-      ...(opts.onProgress && { onProgress: opts.onProgress }),
-    };
-    const pending = new Map<string, PendingSetup>();
-    session.onIncoming((channel) => {
-      handleChannel(channel, ctx, pending).catch((err: unknown) => {
-        log(`channel failed: ${(err as Error).message}`);
-        channel.destroy();
-      });
+    log(`signaling: ${offer.via}, relay: ${relayKindOf(offer.via)}${reason ? ` (${reason})` : ''}`);
+    opts.onProgress?.({
+      type: 'signaling:ready',
+      mode: offer.via,
+      relay: relayKindOf(offer.via),
+      pollSeconds: opts.pollSeconds,
+      ...(reason !== '' && { reason }),
     });
 
     const heartbeatMs = (opts.heartbeatSeconds ?? 60) * 1000;
@@ -187,10 +215,11 @@ async function serveOneSession(
         publishOnline().catch((err: unknown) => log(`heartbeat failed: ${(err as Error).message}`));
       }, heartbeatMs),
     );
-    if (mode === 'records') timers.push(startPolling(ctx, opts));
+    if (offer.via === 'records') timers.push(startPolling(ctx, opts));
 
     const ended = await Promise.race([
       session.closed,
+      ...(listener ? [listener.failed] : []),
       new Promise<undefined>((resolve) => {
         onStop = () => resolve(undefined);
         opts.signal.addEventListener('abort', onStop, { once: true });
@@ -205,9 +234,7 @@ async function serveOneSession(
       );
       try {
         await directory.publish(record(false), goodbye.signal).catch(() => {});
-        if (mode === 'socket') {
-          await directory.unlinkSocket(opts.serverName, goodbye.signal).catch(() => {});
-        }
+        await listener?.close(goodbye.signal).catch(() => {});
       } finally {
         goodbye.clear();
       }
@@ -218,19 +245,22 @@ async function serveOneSession(
     if (onStop) opts.signal.removeEventListener('abort', onStop);
     for (const t of timers) clearInterval(t);
     sessionStop.abort();
+    await listener?.close(AbortSignal.timeout(GOODBYE_TIMEOUT_MS)).catch(() => {});
     await session.close();
   }
 }
 
-/** Another file server with our name that still answers on its socket means a real conflict. */
+/** Another file server with our name that still answers means a real conflict. */
 async function refuseIfNameLive(
   joined: Joined,
+  place: SignalingPlace,
   opts: ServeRendezvousOptions,
-  socketPath: string,
   state: ServeState,
 ): Promise<void> {
   const old = joined.record;
-  if (old?.online !== true || old.signaling !== 'socket') return;
+  if (old?.online !== true) return;
+  const route = routeTo(place, old.signaling);
+  if (route === undefined) return;
   // The record is the one this process published before its session dropped (nobody has written
   // over it since). After a silent network loss the rendezvous host may still hold that dead
   // session, and its socket still accepts: that is our own ghost, not a conflict. Without this, a
@@ -238,22 +268,23 @@ async function refuseIfNameLive(
   if (old.fingerprint === opts.identity.fingerprint && old.lastSeen === state.lastPublished) {
     return;
   }
-  // A rendezvous can hold a channel open forever when the socket's owner is a dead connection it
-  // has not noticed yet (the embedded rendezvous waits on it): only an answer in time counts.
+  // Only an answer in time counts, with one exception: a socket that opens but stays silent is
+  // taken as live (a hung server; refusing is safer than taking its name). A TCP port or a request
+  // folder could belong to anyone or to nobody by now, so there it must be a pong.
   const probe = deadline(
     opts.signal,
-    PROBE_TIMEOUT_MS,
-    () => new RcppError('TIMEOUT', 'The old signaling socket did not answer in time.'),
+    route.kind === 'exec' ? PROBE_TIMEOUT_EXEC_MS : PROBE_TIMEOUT_MS,
+    () => new RcppError('TIMEOUT', 'The old signaling channel did not answer in time.'),
   );
+  let live: boolean;
   try {
-    const channel = await joined.session.forwardOut(socketPath, { signal: probe.signal });
-    channel.destroy();
-  } catch (err) {
-    if (opts.signal.aborted) throw err;
-    return; // nobody listens, or too late: the previous run ended without marking itself offline
+    const result = await knock(route, probe.signal);
+    if (opts.signal.aborted) throw opts.signal.reason;
+    live = result === 'answered' || (result === 'silent' && route.kind === 'socket');
   } finally {
     probe.clear();
   }
+  if (!live) return; // nobody answers: the previous run ended without marking itself offline
   if (old.fingerprint === opts.identity.fingerprint) {
     throw new RcppError(
       'NAME_IN_USE',
@@ -281,6 +312,11 @@ async function handleChannel(
   const open = await readSignal(channel, { signal: wait.signal }).finally(() => wait.clear());
   if (open.t !== 'open')
     throw new RcppError('PROTOCOL_ERROR', 'A signaling channel did not start with "open".');
+  if (open.kind === 'ping') {
+    writeSignal(channel, { t: 'pong' });
+    channel.end();
+    return;
+  }
   if (open.kind === 'signal') {
     if (pending.size >= MAX_PENDING_SETUPS) {
       throw new RcppError('BUSY', 'Too many connection set-ups at once.');

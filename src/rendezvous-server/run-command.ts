@@ -81,5 +81,17 @@ export async function runRendezvousCommand(
     case 'unlink-socket':
       ctx.unlinkSocket(socketPath(ctx.home, op.dir, op.name));
       return { stdout: '', stderr: '', code: 0 };
+    case 'watch':
+    case 'ask':
+    case 'say':
+      // The exec signaling transport is for SSH servers that forward nothing. This server forwards
+      // signaling sockets, so file servers never fall back this far here: say so rather than fake it.
+      return {
+        stdout: '',
+        stderr:
+          'rcpp2p rendezvous: this server offers socket forwarding for signaling; ' +
+          'the remote-command transport is not needed here\n',
+        code: 1,
+      };
   }
 }

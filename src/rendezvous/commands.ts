@@ -17,7 +17,36 @@ export type RendezvousOp =
   /** Write one record from stdin, atomically (temp file + rename). */
   | { op: 'publish'; dir: string; role: Role; name: string }
   /** Remove a file server's stale signaling socket before it binds the name again. */
-  | { op: 'unlink-socket'; dir: string; name: string };
+  | { op: 'unlink-socket'; dir: string; name: string }
+  /**
+   * The exec signaling transport, file-server side: a long-running loop that takes over the
+   * server's request folder and prints every client line that appears there (see exec-transport.ts).
+   */
+  | { op: 'watch'; dir: string; name: string; wid: string }
+  /** The exec transport, client side: one conversation with server `name`, as stdin and stdout. */
+  | { op: 'ask'; dir: string; name: string; cid: string }
+  /** The exec transport, file-server side: hands stdin to conversation `cid` as its part `seq`. */
+  | { op: 'say'; dir: string; name: string; cid: string; seq: number; what: 'down' | 'fin' };
+
+/** Bounds of the exec transport's loops on the rendezvous host (see exec-transport.ts). */
+export const EXEC_LOOP = {
+  /** Seconds between two looks at the request folder, and the fallback without fractional sleep. */
+  pause: '0.2',
+  slowPause: '1',
+  /** A watcher ends after this many pauses (10 minutes), a conversation after 60 s. */
+  watchRounds: 3000,
+  watchRoundsSlow: 600,
+  askRounds: 300,
+  askRoundsSlow: 60,
+  /** Lines a client may send in one conversation. */
+  maxClientLines: 9,
+  /**
+   * Every this many pauses the watcher removes once more whatever the conversations that ended
+   * one to two periods ago left behind (a server part written after the client left, a client
+   * line moved in after its ask had signed off): 5 to 10 s after their end at 0.2 s a pause.
+   */
+  sweepRounds: 25,
+} as const;
 
 const TEMPLATES: Record<RendezvousOp['op'], string> = {
   hello:
@@ -31,6 +60,50 @@ const TEMPLATES: Record<RendezvousOp['op'], string> = {
     `/bin/sh -c 'umask 077; cd && d={dir} && mkdir -p "$d/{role}s" && t="$d/{role}s/.{name}.json.$$"` +
     ` && cat > "$t" && mv -f "$t" "$d/{role}s/{name}.json"'`,
   'unlink-socket': `/bin/sh -c 'cd && rm -f {dir}/sockets/{name}.sock'`,
+  // Prints "rcpp2p watch 1", then one line per client line ("up CID SEQ JSON") and per ended
+  // conversation ("end CID"), and "end" when its time is up. It stops at once when another watcher
+  // takes over the folder, and when its stdin closes (the SSH session ended: the background cat
+  // sees EOF and kills the loop). Only builtins run while idle, apart from the sleep. Files of
+  // ended conversations are removed at their end and once more a few seconds later; files older
+  // than 10 minutes when a watcher starts (a client killed mid-conversation) go then.
+  watch:
+    `/bin/sh -c 'umask 077; cd && d={dir}/signals/{name} && mkdir -p "$d" && rm -f "$d"/w.*` +
+    ` && : > "$d/w.{wid}" || exit 1; r=; bye() { kill $r 2>/dev/null; rm -f "$d/w.{wid}"; };` +
+    ` trap bye EXIT; trap "exit 0" HUP INT TERM PIPE;` +
+    ` find "$d" -type f -mmin +10 -exec rm -f {} + 2>/dev/null;` +
+    ` exec 3<&0; { cat <&3; kill $$; } >/dev/null 2>&1 & r=$!;` +
+    ` s=${EXEC_LOOP.pause}; l=${EXEC_LOOP.watchRounds};` +
+    ` sleep 0.01 2>/dev/null || { s=${EXEC_LOOP.slowPause}; l=${EXEC_LOOP.watchRoundsSlow}; };` +
+    ` echo "rcpp2p watch 1"; n=0; g=; o=;` +
+    ` while [ -f "$d/w.{wid}" ] && [ $n -lt $l ]; do for f in "$d"/*.up "$d"/*.end; do` +
+    ` [ -f "$f" ] || continue; b=$\{f##*/};` +
+    ` case $b in *.up) IFS= read -r x < "$f"; rm -f "$f"; b=$\{b%.up};` +
+    ` printf "up %s %s %s\\n" "$\{b%.*}" "$\{b##*.}" "$x";;` +
+    ` *) b=$\{b%.end}; rm -f "$d/$b".*; g="$g $b"; printf "end %s\\n" "$b";; esac; done;` +
+    ` if [ $((n % ${EXEC_LOOP.sweepRounds})) = 0 ]; then for b in $o; do rm -f "$d/$b".*; done; o=$g; g=; fi;` +
+    ` sleep $s; n=$((n+1)); done; echo end'`,
+  // Prints "rcpp2p ask 1" (or "rcpp2p ask 1 no-watcher" and ends when no watcher runs), then
+  // copies stdin lines into the folder as CID.N.up files and prints the server's CID.N.down
+  // files, until the server's CID.N.fin file, the end of stdin, or 60 s. On its way out it leaves
+  // CID.end, which tells the watcher the conversation is over.
+  ask:
+    `/bin/sh -c 'umask 077; cd && d={dir}/signals/{name} && c={cid} || exit 1;` +
+    ` w=; for f in "$d"/w.*; do [ -f "$f" ] && w=1; done;` +
+    ` [ -n "$w" ] || { echo "rcpp2p ask 1 no-watcher"; exit 0; };` +
+    ` r=; bye() { kill $r 2>/dev/null; rm -f "$d/$c".*.down "$d/$c".*.fin; : > "$d/$c.end"; };` +
+    ` trap bye EXIT; trap "exit 1" HUP INT TERM PIPE;` +
+    ` exec 3<&0; { m=1; while [ $m -le ${EXEC_LOOP.maxClientLines} ] && IFS= read -r x <&3; do` +
+    ` printf "%s\\n" "$x" > "$d/.$c.$m" && mv -f "$d/.$c.$m" "$d/$c.$m.up"; m=$((m+1)); done;` +
+    ` } >/dev/null 2>&1 & r=$!;` +
+    ` s=${EXEC_LOOP.pause}; l=${EXEC_LOOP.askRounds};` +
+    ` sleep 0.01 2>/dev/null || { s=${EXEC_LOOP.slowPause}; l=${EXEC_LOOP.askRoundsSlow}; };` +
+    ` echo "rcpp2p ask 1"; k=1; n=0; while [ $n -lt $l ]; do` +
+    ` if [ -f "$d/$c.$k.down" ]; then cat "$d/$c.$k.down"; rm -f "$d/$c.$k.down"; k=$((k+1)); continue; fi;` +
+    ` if [ -f "$d/$c.$k.fin" ]; then cat "$d/$c.$k.fin"; exit 0; fi;` +
+    ` kill -0 $r 2>/dev/null || exit 0; sleep $s; n=$((n+1)); done'`,
+  say:
+    `/bin/sh -c 'umask 077; cd && d={dir}/signals/{name} && [ -d "$d" ] && t="$d/.{cid}.{seq}.$$"` +
+    ` && cat > "$t" && mv -f "$t" "$d/{cid}.{seq}.{what}"'`,
 };
 
 /** A whole-string pattern without its anchors, to embed in a larger one. */
@@ -42,13 +115,30 @@ const PLACEHOLDER_PATTERNS: Record<string, string> = {
   dir: bare(RENDEZVOUS_DIR),
   role: '(?:server|client)',
   name: bare(PEER_NAME),
+  wid: '[0-9a-f]{16}',
+  cid: '[0-9a-f]{16}',
+  seq: '[1-9][0-9]{0,3}',
+  what: '(?:down|fin)',
 };
+const NUMERIC_PLACEHOLDERS = new Set(['seq']);
 
 export function renderRendezvousCommand(op: RendezvousOp): string {
   checkRendezvousDir(op.dir);
   if ('name' in op) checkPeerName(op.name);
-  const values: Record<string, string> = { ...op };
-  return TEMPLATES[op.op].replace(/\{(\w+)\}/g, (_, key: string) => values[key] ?? '');
+  const values: Record<string, string> = Object.fromEntries(
+    Object.entries(op).map(([key, value]) => [key, String(value)]),
+  );
+  return TEMPLATES[op.op].replace(/\{(\w+)\}/g, (_, key: string) => {
+    const value = values[key] ?? '';
+    // Every value goes into a shell command unquoted: only what its pattern allows.
+    if (!new RegExp(`^${PLACEHOLDER_PATTERNS[key] ?? '(?!)'}$`).test(value)) {
+      throw new RcppError(
+        'INTERNAL',
+        `A rendezvous command got a bad ${key}: ${JSON.stringify(value)}.`,
+      );
+    }
+    return value;
+  });
 }
 
 const PARSERS = (Object.keys(TEMPLATES) as RendezvousOp['op'][]).map((op) => {
@@ -75,7 +165,10 @@ export function parseRendezvousCommand(command: string): RendezvousOp | undefine
       if (values[key] !== undefined && values[key] !== value) return undefined;
       values[key] = value;
     }
-    const candidate = { op, ...values } as RendezvousOp;
+    const typed = Object.fromEntries(
+      Object.entries(values).map(([k, v]) => [k, NUMERIC_PLACEHOLDERS.has(k) ? Number(v) : v]),
+    );
+    const candidate = { op, ...typed } as RendezvousOp;
     if (values['dir']?.split('/').includes('..')) return undefined;
     if (renderRendezvousCommand(candidate) === command) return candidate;
   }

@@ -2,7 +2,15 @@
 // last seen, and how to reach it. Records come from a shared account, so they are read with the
 // same strict field readers as network messages (src/validate.ts).
 import { RcppError } from '../errors.js';
-import { NAT_KINDS, PEER_NAME, type Endpoint, type NatKind, type Role } from '../peer.js';
+import {
+  NAT_KINDS,
+  PEER_NAME,
+  SIGNALING_KINDS,
+  type Endpoint,
+  type NatKind,
+  type Role,
+  type SignalingKind,
+} from '../peer.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
 import { SOFTWARE } from '../version.js';
 
@@ -15,6 +23,21 @@ export interface PeriodicRequest {
   /** A port the client listens on for this request, for a server behind the same router. */
   lanPort?: number;
 }
+
+/**
+ * How clients reach a running file server (see SignalingKind). In the record, the kinds without
+ * parameters are plain strings ("socket", "exec", "records"; the first and last are what earlier
+ * versions wrote and read), the TCP port an object: {"via": "tcp", "port": 40123, "token": "..."}.
+ * The token must open every channel to that port: a port on the host's loopback is reachable by
+ * every local user of the host, the record only by the account.
+ */
+export type SignalingOffer =
+  | { via: 'socket' }
+  | { via: 'tcp'; port: number; token: string }
+  | { via: 'exec' }
+  | { via: 'records' };
+
+export const SIGNALING_TOKEN = /^[0-9a-f]{32}$/;
 
 export interface PeerRecord {
   v: 1;
@@ -30,8 +53,8 @@ export interface PeerRecord {
   nat?: NatKind;
   /** File servers: true while running. */
   online?: boolean;
-  /** File servers: how clients reach them ('socket' = live signaling, 'records' = periodic mode). */
-  signaling?: 'socket' | 'records';
+  /** File servers: how clients reach them. */
+  signaling?: SignalingOffer;
   /** File servers in periodic mode: how often they read client records. */
   pollSeconds?: number;
   /** Clients in periodic mode: a pending connection request. */
@@ -104,7 +127,7 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
   if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
   if (f.has('online')) record.online = f.bool('online');
-  if (f.has('signaling')) record.signaling = f.oneOf('signaling', ['socket', 'records'] as const);
+  if (f.has('signaling')) record.signaling = readSignalingOffer(f);
   if (f.has('pollSeconds')) record.pollSeconds = f.int('pollSeconds', 1, 3600);
   if (f.has('request')) {
     const q = f.obj('request');
@@ -118,6 +141,22 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   return record;
 }
 
+function readSignalingOffer(f: Fields): SignalingOffer {
+  if (typeof f.raw('signaling') === 'string') {
+    const via = f.oneOf('signaling', SIGNALING_KINDS);
+    if (via === 'tcp') f.fail('signaling "tcp" needs a port and a token');
+    return { via };
+  }
+  const o = f.obj('signaling');
+  const via: SignalingKind = o.oneOf('via', SIGNALING_KINDS);
+  if (via !== 'tcp') return { via };
+  return {
+    via,
+    port: o.int('port', 1, 65535),
+    token: o.str('token', 32, SIGNALING_TOKEN, 'is not a signaling token'),
+  };
+}
+
 function isoTime(f: Fields, key: string): string {
   const value = f.str(key, 40, ISO_TIME, 'is not a time');
   if (Number.isNaN(Date.parse(value))) f.fail(`${key} is not a time`);
@@ -125,7 +164,9 @@ function isoTime(f: Fields, key: string): string {
 }
 
 export function serializePeerRecord(record: PeerRecord): string {
-  return JSON.stringify(record);
+  const offer = record.signaling;
+  if (offer === undefined) return JSON.stringify(record);
+  return JSON.stringify({ ...record, signaling: offer.via === 'tcp' ? offer : offer.via });
 }
 
 /** "3 hours ago", for telling a user when an offline server was last seen. */

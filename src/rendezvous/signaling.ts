@@ -1,17 +1,20 @@
-// The signaling channel between a client and a running file server: JSON lines through a Unix
-// socket that the file server offers on the rendezvous host (ssh2 openssh_forwardInStreamLocal).
+// The signaling channel between a client and a running file server: JSON lines through whichever
+// transport the file server offers on the rendezvous host (signaling-transport.ts: a forwarded Unix
+// socket, a forwarded TCP port on the host's loopback, or a remote command watching files).
 //
 // Every channel starts with an `open` line saying what it is for:
 //   signal: client -> request, server -> accept | refuse, client -> chosen (which path won)
 //   relay:  after the open line the channel carries the TLS bytes of one session (the fallback path)
-// Lines are capped and every field is checked before use: the socket is reachable by anyone who can
-// log in to the rendezvous account.
+//   ping:   server -> pong, then the channel ends (is a file server answering there?)
+// On a TCP port the open line carries the token from the server's record. Lines are capped and every
+// field is checked before use: the channel is reachable by anyone who can log in to the rendezvous
+// account (and, for a TCP port, by anyone on the rendezvous host, up to the token check).
 import type { Duplex } from 'node:stream';
 import { abortError, isErrorCode, RcppError, type ErrorCode } from '../errors.js';
 import { NAT_KINDS, PATH_KINDS, PEER_NAME, type Endpoint, type PathKind } from '../peer.js';
 import { displaySafe } from '../protocol/text.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
-import type { PeerAddresses } from './peer-record.js';
+import { SIGNALING_TOKEN, type PeerAddresses } from './peer-record.js';
 
 export const SIGNAL_VERSION = 1;
 export const MAX_SIGNAL_LINE = 16 * 1024;
@@ -26,13 +29,27 @@ export interface SignalAddresses extends PeerAddresses {
   lanPort?: number;
 }
 
+/** The first line of every channel; `token` only on a TCP port. */
+export type OpenMessage = { t: 'open'; v: number; token?: string } & (
+  { kind: 'signal' } | { kind: 'relay'; session: string } | { kind: 'ping' }
+);
+
+/** What a channel is opened for: the open line without version and token. */
+export type ChannelPurpose =
+  { kind: 'signal' } | { kind: 'relay'; session: string } | { kind: 'ping' };
+
+/** The open line for a purpose, as every transport writes it. */
+export function openMessage(purpose: ChannelPurpose, token?: string): OpenMessage {
+  return { t: 'open', v: SIGNAL_VERSION, ...purpose, ...(token !== undefined && { token }) };
+}
+
 export type SignalMessage =
-  | { t: 'open'; v: number; kind: 'signal' }
-  | { t: 'open'; v: number; kind: 'relay'; session: string }
+  | OpenMessage
   | ({ t: 'request'; session: string; client: string } & SignalAddresses)
   | ({ t: 'accept'; session: string; server: string } & SignalAddresses)
   | { t: 'refuse'; code: ErrorCode; message: string; hint: string }
-  | { t: 'chosen'; session: string; path: PathKind };
+  | { t: 'chosen'; session: string; path: PathKind }
+  | { t: 'pong' };
 
 const SESSION_ID = /^[0-9a-f]{32}$/;
 
@@ -62,7 +79,7 @@ export function parseSignal(line: string): SignalMessage {
     throw complain('a line', 'not JSON');
   }
   const f = fields(raw, 'a line', complain);
-  const t = f.oneOf('t', ['open', 'request', 'accept', 'refuse', 'chosen'] as const);
+  const t = f.oneOf('t', ['open', 'request', 'accept', 'refuse', 'chosen', 'pong'] as const);
   const session = (): string => f.str('session', 32, SESSION_ID, 'is not a session id');
   switch (t) {
     case 'open': {
@@ -74,8 +91,13 @@ export function parseSignal(line: string): SignalMessage {
           'Install the same rcpp2p version on both peers.',
         );
       }
-      const kind = f.oneOf('kind', ['signal', 'relay'] as const);
-      return kind === 'signal' ? { t, v, kind } : { t, v, kind, session: session() };
+      const kind = f.oneOf('kind', ['signal', 'relay', 'ping'] as const);
+      const token = f.has('token')
+        ? { token: f.str('token', 32, SIGNALING_TOKEN, 'is not a signaling token') }
+        : {};
+      return kind === 'relay'
+        ? { t, v, kind, session: session(), ...token }
+        : { t, v, kind, ...token };
     }
     case 'request':
       return { t, session: session(), client: f.str('client', 64, PEER_NAME), ...addresses(f) };
@@ -97,6 +119,8 @@ export function parseSignal(line: string): SignalMessage {
     }
     case 'chosen':
       return { t, session: session(), path: f.oneOf('path', PATH_KINDS) };
+    case 'pong':
+      return { t };
   }
 }
 

@@ -1,6 +1,7 @@
 // One SSH session to the rendezvous, opened from this peer's hole-punching port so that the
-// rendezvous sees (and tells us) the NAT mapping that port gets. Runs commands, and offers or opens
-// the Unix-socket channels used for signaling and relay. ssh2 does the protocol; this file adds the
+// rendezvous sees (and tells us) the NAT mapping that port gets. Runs commands (to completion, or
+// long-running as a stream), and offers or opens the channels used for signaling and relay: Unix
+// sockets and TCP ports on the rendezvous host's loopback. ssh2 does the protocol; this file adds the
 // host-key check against known_hosts, clear errors, and a close that leaves no TIME_WAIT behind.
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -73,6 +74,8 @@ interface ChannelRequest<T> {
 }
 
 const EXEC_TIMEOUT_MS = 15_000;
+/** Where TCP forwarding listens and connects on the rendezvous host: its loopback only. */
+const LOOPBACK = '127.0.0.1';
 /** How long a login keeps retrying connections the host dropped before the SSH handshake. */
 const PREAUTH_RETRY_MS = 20_000;
 
@@ -125,6 +128,8 @@ export class RendezvousSession {
   private readonly client: Client;
   private closing: Promise<void> | undefined;
   private incoming: ((stream: Duplex) => void) | undefined;
+  /** The TCP port this session had the host forward to it, if any. */
+  private tcpPort: number | undefined;
 
   private constructor(client: Client, socket: net.Socket, closed: Promise<Error | undefined>) {
     this.client = client;
@@ -135,6 +140,14 @@ export class RendezvousSession {
       const stream = accept();
       if (this.incoming) this.incoming(stream);
       else stream.destroy();
+    });
+    client.on('tcp connection', (info, accept, reject) => {
+      // ssh2 only reports connections to ports we asked for; this session asks for one at most.
+      if (!this.incoming || info.destPort !== this.tcpPort) {
+        reject();
+        return;
+      }
+      this.incoming(accept());
     });
   }
 
@@ -336,8 +349,73 @@ export class RendezvousSession {
     });
   }
 
-  onIncoming(handler: (stream: Duplex) => void): void {
+  /**
+   * Has the host listen on a free TCP port on its own loopback (tcpip-forward 127.0.0.1:0) and
+   * forward connections to it here; resolves with the port. Connections arrive via onIncoming.
+   */
+  forwardInTcp(opts: { signal: AbortSignal }): Promise<number> {
+    return this.openChannel<number>(opts.signal, (done) => {
+      this.client.forwardIn(LOOPBACK, 0, (err, port) => {
+        if (err) {
+          done.fail(
+            new RcppError(
+              'RENDEZVOUS_REFUSED',
+              `The rendezvous host refused to forward a TCP port on its loopback: ${err.message}.`,
+              'The rendezvous sshd needs AllowTcpForwarding yes (or remote) for this transport.',
+              { cause: err },
+            ),
+          );
+        } else if (done.succeed(port)) {
+          this.tcpPort = port;
+        } else {
+          this.client.unforwardIn(LOOPBACK, port, () => {});
+        }
+      });
+    });
+  }
+
+  /**
+   * Connections to our socket (forwardIn) or port (forwardInTcp) on the host; one handler, and
+   * without one (undefined) every connection is refused.
+   */
+  onIncoming(handler: ((stream: Duplex) => void) | undefined): void {
     this.incoming = handler;
+  }
+
+  /** Opens a channel to a TCP port on the rendezvous host's loopback (direct-tcpip). */
+  forwardOutTcp(port: number, opts: { signal: AbortSignal }): Promise<ClientChannel> {
+    return this.openChannel<ClientChannel>(opts.signal, (done) => {
+      this.client.forwardOut(LOOPBACK, 0, LOOPBACK, port, (err, channel) => {
+        if (err) done.fail(forwardError(err, `port ${port} on its loopback`));
+        else if (done.adopt(channel)) done.succeed(channel);
+      });
+    });
+  }
+
+  /**
+   * Starts a long-running command and hands back its channel: stdin is what we write, stdout what
+   * we read (stderr is dropped). Closing the channel closes the command's stdin. On abort the
+   * channel is closed, whether it is already open or arrives later.
+   */
+  execStream(command: string, opts: { signal: AbortSignal }): Promise<ClientChannel> {
+    return this.openChannel<ClientChannel>(opts.signal, (done) => {
+      this.client.exec(command, (err, channel) => {
+        if (err) {
+          done.fail(
+            new RcppError(
+              'RENDEZVOUS_REFUSED',
+              `The rendezvous host refused to run a command: ${err.message}.`,
+              '',
+              { cause: err },
+            ),
+          );
+          return;
+        }
+        if (!done.adopt(channel)) return;
+        channel.stderr.resume();
+        done.succeed(channel);
+      });
+    });
   }
 
   /**
@@ -585,14 +663,14 @@ export function isForwardingProhibited(err: unknown): boolean {
   );
 }
 
-function forwardError(err: Error & { reason?: number }, socketPath: string): RcppError {
+function forwardError(err: Error & { reason?: number }, target: string): RcppError {
   const why =
     err.reason === OPEN_ADMINISTRATIVELY_PROHIBITED || /prohibited/i.test(err.message)
-      ? 'the host does not allow socket forwarding'
+      ? 'the host does not allow this forwarding'
       : 'nothing answers on it';
   return new RcppError(
     'RENDEZVOUS_REFUSED',
-    `The rendezvous host could not open ${socketPath}: ${why}.`,
+    `The rendezvous host could not open ${target}: ${why}.`,
     '',
     { cause: err },
   );

@@ -368,7 +368,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
       const record = selfRecord(
         { role: 'server', name: SERVER, fingerprint: w.serverIdentity.fingerprint },
         { external: { ip: '127.0.0.1', port: 40001 }, local: [], nat: 'public' },
-        { online: true, signaling: 'socket', pollSeconds: 10 },
+        { online: true, signaling: { via: 'socket' }, pollSeconds: 10 },
       );
       await writeFile(join(w.recordsDir, 'servers', `${SERVER}.json`), serializePeerRecord(record));
     }

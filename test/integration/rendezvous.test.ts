@@ -167,7 +167,7 @@ for (const [kind, open, skip] of [
           lastSeen: new Date().toISOString(),
           software: 'test',
           online: true,
-          signaling: 'socket',
+          signaling: { via: 'socket' },
         };
         await directory.publish(record, NEVER);
         assert.deepEqual(await directory.read('server', 'ASUS', NEVER), record);

@@ -21,6 +21,8 @@ export async function fileListCommand(
       folder,
       entries,
       path: link.path,
+      signaling: link.signaling,
+      relay: link.relay,
       setupMs: link.setupMs,
       totalMs: Date.now() - started,
     });

@@ -4,6 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
+import type { LinkInfo } from '../../link/link.js';
 import { checkPeerName } from '../../peer.js';
 import type { TransferResult } from '../../transfer/file-client.js';
 import { checkRelativePath, normalizeUserPath } from '../../transfer/safe-path.js';
@@ -92,7 +93,7 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: { path: string; reason: string; setupMs: number },
+  link: Pick<LinkInfo, 'path' | 'reason' | 'setupMs' | 'signaling' | 'relay'>,
 ): number {
   ctx.view.finish();
   let exitCode = 0;
@@ -113,6 +114,8 @@ function report(
         sha256: r.sha256,
         path: link.path,
         reason: link.reason,
+        signaling: link.signaling,
+        relay: link.relay,
         setupMs: link.setupMs,
         transferMs: r.transferMs,
       });
@@ -124,6 +127,8 @@ function report(
         server: serverName,
         file: r.file,
         path: link.path,
+        signaling: link.signaling,
+        relay: link.relay,
         error: r.error,
       });
       // Most messages name the file already; prefix it only when they do not.

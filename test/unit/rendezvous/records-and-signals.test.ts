@@ -27,7 +27,7 @@ const record: PeerRecord = {
   local: [{ ip: '198.18.1.2', port: 40001 }],
   nat: 'port-preserving',
   online: true,
-  signaling: 'socket',
+  signaling: { via: 'socket' },
   pollSeconds: 10,
 };
 
