@@ -4,9 +4,10 @@
 // `dropbearconvert openssh dropbear`, so OpenSSH clients and ssh2 see the key known_hosts names.
 //
 // Dropbear has no AuthorizedKeysFile option: it reads ~/.ssh/authorized_keys of the account. So it
-// runs in its own mount namespace (`ip netns exec` makes one, with / a slave of the host's) in which
-// a temp folder is bind-mounted over /root: the real /root is never read or written, the mount
-// disappears with the last process of that namespace, and two labs never share a home.
+// runs in its own mount namespace (`ip netns exec` makes one, with / a slave of the host's; without
+// a netns, on loopback, `unshare --mount` does) in which a temp folder is bind-mounted over /root:
+// the real /root is never read or written, the mount disappears with the last process of that
+// namespace, and two labs never share a home.
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,10 +26,14 @@ export const DROPBEAR = '/usr/sbin/dropbear';
 export const DROPBEARCONVERT = '/usr/bin/dropbearconvert';
 
 export interface DropbearOptions {
-  /** Network namespace to run in (required: the home bind mount needs `ip netns exec`). */
-  netns: string;
-  /** Addresses to listen on (port 22); the first is the fixture's `host`. */
+  /** Network namespace to run in; without one, dropbear runs on this host (loopback tests). */
+  netns?: string;
+  /** Addresses to listen on; the first is the fixture's `host`. */
   listenAddresses: string[];
+  /** Default 22 (in a netns); on this host pick a free high port. */
+  port?: number;
+  /** More dropbear options (for example ['-I', '5'] for an idle timeout). */
+  extraArgs?: string[];
   /** Host patterns for the known_hosts line; default: the first listen address. */
   knownHostsNames?: string[];
   signal?: AbortSignal;
@@ -36,9 +41,11 @@ export interface DropbearOptions {
 
 const STARTUP_MS = 10_000;
 
-function listenArg(address: string): string {
-  return address.includes(':') ? `[${address}]:22` : `${address}:22`;
+function listenArg(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
 }
+
+export const UNSHARE = '/usr/bin/unshare';
 
 export async function startDropbear(opts: DropbearOptions): Promise<SshdFixture> {
   if (process.getuid?.() !== 0) throw new Error('startDropbear: needs root');
@@ -66,14 +73,20 @@ export async function startDropbear(opts: DropbearOptions): Promise<SshdFixture>
     const rendezvousDir = join(home, 'rendezvous');
     await mkdir(rendezvousDir, { mode: 0o700 });
     const knownHostsFile = join(dir, 'known_hosts');
-    const names = opts.knownHostsNames ?? [host];
+    const port = opts.port ?? 22;
+    const names = opts.knownHostsNames ?? [port === 22 ? host : `[${host}]:${port}`];
     await writeFile(knownHostsFile, `${names.join(',')} ${hostPublicKey}\n`);
 
     const args = [
       ...['-c', 'mount --bind "$0" /root && exec "$@"', home, DROPBEAR],
       ...['-F', '-E', '-s', '-m', '-r', hostKey, '-P', join(dir, 'dropbear.pid')],
-      ...opts.listenAddresses.flatMap((a) => ['-p', listenArg(a)]),
+      ...opts.listenAddresses.flatMap((a) => ['-p', listenArg(a, port)]),
+      ...(opts.extraArgs ?? []),
     ];
+    // Outside a netns, a mount namespace of its own (private, so the bind mount stays in it).
+    const [cmd, argv] = opts.netns
+      ? ['/bin/sh', args]
+      : [UNSHARE, ['--mount', '--propagation', 'private', '/bin/sh', ...args]];
     let proc: ProcessHandle | undefined;
     let earlierLog = '';
     const halt = async (): Promise<void> => {
@@ -86,10 +99,10 @@ export async function startDropbear(opts: DropbearOptions): Promise<SshdFixture>
       if (proc === p) proc = undefined;
     };
     const start = async (): Promise<void> => {
-      const p = spawnProcess('/bin/sh', args, { netns: opts.netns });
+      const p = spawnProcess(cmd, argv, { netns: opts.netns });
       proc = p;
       const deadline = Date.now() + STARTUP_MS;
-      while (!(await acceptsTcp(opts.netns, host, 22))) {
+      while (!(await acceptsTcp(opts.netns, host, port))) {
         if (p.hasExited() || Date.now() > deadline) {
           await halt();
           throw new Error(`dropbear did not start: ${earlierLog}`);
@@ -101,7 +114,7 @@ export async function startDropbear(opts: DropbearOptions): Promise<SshdFixture>
     let stopping: Promise<void> | undefined;
     return {
       host,
-      port: 22,
+      port,
       user: 'root',
       clientKeyFile: clientKey,
       clientPublicKey,
