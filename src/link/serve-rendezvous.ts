@@ -179,6 +179,7 @@ async function serveOneSession(
     if (!opts.forcePeriodic) {
       const offered = await offerSignaling(place, onChannel, {
         signal,
+        touchMs: opts.rendezvous.keepaliveSeconds * 1000,
         ...(opts.signaling && { kinds: opts.signaling }),
       });
       listener = offered.listener;

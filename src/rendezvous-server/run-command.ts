@@ -83,7 +83,6 @@ export async function runRendezvousCommand(
       return { stdout: '', stderr: '', code: 0 };
     case 'watch':
     case 'ask':
-    case 'say':
       // The exec signaling transport is for SSH servers that forward nothing. This server forwards
       // signaling sockets, so file servers never fall back this far here: say so rather than fake it.
       return {

@@ -20,13 +20,15 @@ export type RendezvousOp =
   | { op: 'unlink-socket'; dir: string; name: string }
   /**
    * The exec signaling transport, file-server side: a long-running loop that takes over the
-   * server's request folder and prints every client line that appears there (see exec-transport.ts).
+   * server's request folder, prints every client line that appears there, and writes the server's
+   * answers it reads on stdin into the folder (see exec-transport.ts).
    */
   | { op: 'watch'; dir: string; name: string; wid: string }
-  /** The exec transport, client side: one conversation with server `name`, as stdin and stdout. */
-  | { op: 'ask'; dir: string; name: string; cid: string }
-  /** The exec transport, file-server side: hands stdin to conversation `cid` as its part `seq`. */
-  | { op: 'say'; dir: string; name: string; cid: string; seq: number; what: 'down' | 'fin' };
+  /**
+   * The exec transport, client side: one conversation with server `name`, as stdin and stdout;
+   * the first `first` lines the client writes travel to the server together.
+   */
+  | { op: 'ask'; dir: string; name: string; cid: string; first: number };
 
 /** Bounds of the exec transport's loops on the rendezvous host (see exec-transport.ts). */
 export const EXEC_LOOP = {
@@ -38,8 +40,8 @@ export const EXEC_LOOP = {
   watchRoundsSlow: 600,
   askRounds: 300,
   askRoundsSlow: 60,
-  /** Lines a client may send in one conversation. */
-  maxClientLines: 9,
+  /** Parts a client may send in one conversation (its first part, then one line each). */
+  maxClientParts: 9,
   /**
    * Every this many pauses the watcher removes once more whatever the conversations that ended
    * one to two periods ago left behind (a server part written after the client left, a client
@@ -60,50 +62,50 @@ const TEMPLATES: Record<RendezvousOp['op'], string> = {
     `/bin/sh -c 'umask 077; cd && d={dir} && mkdir -p "$d/{role}s" && t="$d/{role}s/.{name}.json.$$"` +
     ` && cat > "$t" && mv -f "$t" "$d/{role}s/{name}.json"'`,
   'unlink-socket': `/bin/sh -c 'cd && rm -f {dir}/sockets/{name}.sock'`,
-  // Prints "rcpp2p watch 1", then one line per client line ("up CID SEQ JSON") and per ended
-  // conversation ("end CID"), and "end" when its time is up. It stops at once when another watcher
-  // takes over the folder, and when its stdin closes (the SSH session ended: the background cat
-  // sees EOF and kills the loop). Only builtins run while idle, apart from the sleep. Files of
+  // Prints "rcpp2p watch 1", then one line per client line ("up CID SEQ JSON": every line of the
+  // client's part SEQ) and per ended conversation ("end CID"), and "end" when its time is up. On
+  // stdin it reads the server's parts ("down CID SEQ JSON" or "fin CID SEQ") and leaves each in
+  // the folder as CID.SEQ.down or CID.SEQ.fin. It stops when another watcher takes the folder
+  // over, and when its stdin closes (the SSH session ended: the background reader sees EOF and
+  // exits, which the loop notices). Only builtins run while idle, apart from the sleep. Files of
   // ended conversations are removed at their end and once more a few seconds later; files older
   // than 10 minutes when a watcher starts (a client killed mid-conversation) go then.
   watch:
     `/bin/sh -c 'umask 077; cd && d={dir}/signals/{name} && mkdir -p "$d" && rm -f "$d"/w.*` +
-    ` && : > "$d/w.{wid}" || exit 1; r=; bye() { kill $r 2>/dev/null; rm -f "$d/w.{wid}"; };` +
-    ` trap bye EXIT; trap "exit 0" HUP INT TERM PIPE;` +
-    ` find "$d" -type f -mmin +10 -exec rm -f {} + 2>/dev/null;` +
-    ` exec 3<&0; { cat <&3; kill $$; } >/dev/null 2>&1 & r=$!;` +
-    ` s=${EXEC_LOOP.pause}; l=${EXEC_LOOP.watchRounds};` +
+    ` && : > "$d/w.{wid}" || exit 1; bye() { rm -f "$d/w.{wid}"; }; trap bye EXIT;` +
+    ` trap "exit 0" HUP INT TERM PIPE; find "$d" -type f -mmin +10 -exec rm -f {} + 2>/dev/null;` +
+    ` exec 3<&0; { while read -r w c k x <&3; do` +
+    ` case $w.$c.$k in down.*|fin.*) ;; *) continue;; esac;` +
+    ` case $c$k in ""|*[!0-9a-f]*) continue;; esac; t="$d/.$c.$k.d";` +
+    ` if [ $w = down ]; then printf "%s\\n" "$x" > "$t"; else : > "$t"; fi` +
+    ` && mv -f "$t" "$d/$c.$k.$w"; done; } >/dev/null 2>&1 & r=$!;` +
+    ` echo "rcpp2p watch 1"; s=${EXEC_LOOP.pause}; l=${EXEC_LOOP.watchRounds};` +
     ` sleep 0.01 2>/dev/null || { s=${EXEC_LOOP.slowPause}; l=${EXEC_LOOP.watchRoundsSlow}; };` +
-    ` echo "rcpp2p watch 1"; n=0; g=; o=;` +
-    ` while [ -f "$d/w.{wid}" ] && [ $n -lt $l ]; do for f in "$d"/*.up "$d"/*.end; do` +
-    ` [ -f "$f" ] || continue; b=$\{f##*/};` +
-    ` case $b in *.up) IFS= read -r x < "$f"; rm -f "$f"; b=$\{b%.up};` +
-    ` printf "up %s %s %s\\n" "$\{b%.*}" "$\{b##*.}" "$x";;` +
+    ` n=0; g=; o=; while [ -f "$d/w.{wid}" ] && [ $n -lt $l ] && kill -0 $r 2>/dev/null; do` +
+    ` for f in "$d"/*.up "$d"/*.end; do [ -f "$f" ] || continue; b=$\{f##*/};` +
+    ` case $b in *.up) b=$\{b%.up}; while IFS= read -r x; do` +
+    ` printf "up %s %s %s\\n" "$\{b%.*}" "$\{b##*.}" "$x"; done < "$f"; rm -f "$f";;` +
     ` *) b=$\{b%.end}; rm -f "$d/$b".*; g="$g $b"; printf "end %s\\n" "$b";; esac; done;` +
     ` if [ $((n % ${EXEC_LOOP.sweepRounds})) = 0 ]; then for b in $o; do rm -f "$d/$b".*; done; o=$g; g=; fi;` +
     ` sleep $s; n=$((n+1)); done; echo end'`,
   // Prints "rcpp2p ask 1" (or "rcpp2p ask 1 no-watcher" and ends when no watcher runs), then
-  // copies stdin lines into the folder as CID.N.up files and prints the server's CID.N.down
-  // files, until the server's CID.N.fin file, the end of stdin, or 60 s. On its way out it leaves
-  // CID.end, which tells the watcher the conversation is over.
+  // moves stdin into the folder (the first FIRST lines as CID.1.up, each later line as the next
+  // CID.N.up) and prints the server's CID.N.down files in order, until CID.N.fin, the end of
+  // stdin, or 60 s. On its way out it leaves CID.end: the watcher then ends the conversation.
   ask:
     `/bin/sh -c 'umask 077; cd && d={dir}/signals/{name} && c={cid} || exit 1;` +
     ` w=; for f in "$d"/w.*; do [ -f "$f" ] && w=1; done;` +
     ` [ -n "$w" ] || { echo "rcpp2p ask 1 no-watcher"; exit 0; };` +
-    ` r=; bye() { kill $r 2>/dev/null; rm -f "$d/$c".*.down "$d/$c".*.fin; : > "$d/$c.end"; };` +
-    ` trap bye EXIT; trap "exit 1" HUP INT TERM PIPE;` +
-    ` exec 3<&0; { m=1; while [ $m -le ${EXEC_LOOP.maxClientLines} ] && IFS= read -r x <&3; do` +
-    ` printf "%s\\n" "$x" > "$d/.$c.$m" && mv -f "$d/.$c.$m" "$d/$c.$m.up"; m=$((m+1)); done;` +
-    ` } >/dev/null 2>&1 & r=$!;` +
-    ` s=${EXEC_LOOP.pause}; l=${EXEC_LOOP.askRounds};` +
+    ` bye() { rm -f "$d/$c".*.down "$d/$c".*.fin; : > "$d/$c.end"; }; trap bye EXIT;` +
+    ` trap "exit 1" HUP INT TERM PIPE; exec 3<&0;` +
+    ` { m=1; i=0; t={first}; while [ $m -le ${EXEC_LOOP.maxClientParts} ] && IFS= read -r x <&3; do` +
+    ` printf "%s\\n" "$x" >> "$d/.$c.$m.u"; i=$((i+1)); if [ $i -ge $t ]; then` +
+    ` mv -f "$d/.$c.$m.u" "$d/$c.$m.up"; m=$((m+1)); i=0; t=1; fi; done; } >/dev/null 2>&1 & r=$!;` +
+    ` echo "rcpp2p ask 1"; s=${EXEC_LOOP.pause}; l=${EXEC_LOOP.askRounds};` +
     ` sleep 0.01 2>/dev/null || { s=${EXEC_LOOP.slowPause}; l=${EXEC_LOOP.askRoundsSlow}; };` +
-    ` echo "rcpp2p ask 1"; k=1; n=0; while [ $n -lt $l ]; do` +
+    ` k=1; n=0; while [ $n -lt $l ]; do` +
     ` if [ -f "$d/$c.$k.down" ]; then cat "$d/$c.$k.down"; rm -f "$d/$c.$k.down"; k=$((k+1)); continue; fi;` +
-    ` if [ -f "$d/$c.$k.fin" ]; then cat "$d/$c.$k.fin"; exit 0; fi;` +
-    ` kill -0 $r 2>/dev/null || exit 0; sleep $s; n=$((n+1)); done'`,
-  say:
-    `/bin/sh -c 'umask 077; cd && d={dir}/signals/{name} && [ -d "$d" ] && t="$d/.{cid}.{seq}.$$"` +
-    ` && cat > "$t" && mv -f "$t" "$d/{cid}.{seq}.{what}"'`,
+    ` [ -f "$d/$c.$k.fin" ] && exit 0; kill -0 $r 2>/dev/null || exit 0; sleep $s; n=$((n+1)); done'`,
 };
 
 /** A whole-string pattern without its anchors, to embed in a larger one. */
@@ -117,10 +119,9 @@ const PLACEHOLDER_PATTERNS: Record<string, string> = {
   name: bare(PEER_NAME),
   wid: '[0-9a-f]{16}',
   cid: '[0-9a-f]{16}',
-  seq: '[1-9][0-9]{0,3}',
-  what: '(?:down|fin)',
+  first: '[1-9]',
 };
-const NUMERIC_PLACEHOLDERS = new Set(['seq']);
+const NUMERIC_PLACEHOLDERS = new Set(['first']);
 
 export function renderRendezvousCommand(op: RendezvousOp): string {
   checkRendezvousDir(op.dir);

@@ -4,17 +4,20 @@
 // <dir>/signals/<NAME>/ (0700, the account's):
 //
 //   server  `watch` runs for the whole session: it prints each client line that appears in the
-//           folder ("up CID SEQ JSON") and each ended conversation ("end CID"); it stops when its
-//           stdin closes (the session ended), when a newer watcher takes the folder over, or
-//           after 10 minutes, when the server starts the next one (so a loop the host never
-//           stopped cannot outlive its session by long).
-//   client  `ask` is one conversation: its stdin lines become CID.N.up files, the server's
-//           CID.N.down files (written by one `say` command each) its stdout; CID.N.fin ends it.
+//           folder ("up CID SEQ JSON") and each ended conversation ("end CID"), and files each
+//           answer the server writes to its stdin ("down CID SEQ JSON", "fin CID SEQ") as
+//           CID.SEQ.down / CID.SEQ.fin. It stops when its stdin closes (the session ended), when
+//           a newer watcher takes the folder over, or after 10 minutes, when the server starts the
+//           next one (so a loop the host never stopped cannot outlive its session by long).
+//   client  `ask` is one conversation: the client's lines become CID.N.up files (the open line
+//           and the request travel as one), the server's CID.N.down files its stdout, and
+//           CID.N.fin ends it.
 //
 // Both loops look at the folder every 0.2 s (every 1 s where `sleep` takes whole seconds only),
 // which costs the host a sleep process per look and the network nothing; a request and its answer
-// each wait at most one look. Each side sees an ordinary stream of signaling lines, so the
-// signaling protocol is the same as on the other transports. There is no relay this way.
+// each wait at most one look, and no command is started per answer. Each side sees an ordinary
+// stream of signaling lines, so the signaling protocol is the same as on the other transports.
+// There is no relay this way.
 import { randomBytes } from 'node:crypto';
 import { Duplex } from 'node:stream';
 import type { ClientChannel } from 'ssh2';
@@ -37,7 +40,6 @@ const START_TIMEOUT_MS = 15_000;
 /** A watcher that ends sooner than this after starting did not really run. */
 const QUICK_END_MS = 2000;
 const MAX_QUICK_ENDS = 3;
-const SAY_TIMEOUT_MS = 10_000;
 const WATCH_HEADER = 'rcpp2p watch 1';
 const ASK_HEADER = 'rcpp2p ask 1';
 const ASK_NO_WATCHER = 'rcpp2p ask 1 no-watcher';
@@ -58,24 +60,26 @@ export async function offerExec(
   return {
     offer: { via: 'exec' },
     failed: watcher.failed,
+    touch: () => watcher.touch(),
     close: () => watcher.close(),
   };
 }
 
+type WatcherState =
+  | { s: 'running'; channel: ClientChannel; startedAt: number }
+  /** Between two loops: answers wait in `queued` for the next one. */
+  | { s: 'idle'; queued: string[] }
+  | { s: 'closed' };
+
 /**
- * The server's `watch` loop and the conversations it reports. States: running (one loop's channel)
- * -> the loop ends (its time is up, or the host closed an idle channel) -> running again with a new
- * loop; three loops in a row that end at once -> failed; close() -> closed.
+ * The server's `watch` loop and the conversations it reports. States: idle -> running (one loop's
+ * channel) -> the loop ends (its time is up, or the host closed an idle channel) -> idle -> running
+ * with a new loop; three loops in a row that end at once -> failed; close() -> closed.
  */
 class Watcher {
   readonly failed: Promise<Error>;
   private fail: (err: Error) => void = () => {};
-  private state:
-    | { s: 'running'; channel: ClientChannel; startedAt: number }
-    | { s: 'idle' }
-    | {
-        s: 'closed';
-      } = { s: 'idle' };
+  private state: WatcherState = { s: 'idle', queued: [] };
   private quickEnds = 0;
   private readonly conversations = new Map<string, Conversation>();
 
@@ -119,12 +123,29 @@ class Watcher {
     } finally {
       wait.clear();
     }
-    if (this.state.s === 'closed') {
+    const state = this.state;
+    if (state.s !== 'idle') {
       channel.end();
       return;
     }
     this.state = { s: 'running', channel, startedAt: Date.now() };
+    for (const part of state.queued) channel.write(part);
     this.read(channel);
+  }
+
+  /** A blank line on the loop's stdin: channel traffic that the loop ignores. */
+  touch(): Promise<void> {
+    const state = this.state;
+    if (state.s === 'running') state.channel.write('\n');
+    return Promise.resolve();
+  }
+
+  /** Hands one part of an answer to the loop, which files it for the client's ask. */
+  part(cid: string, seq: number, what: 'down' | 'fin', line = ''): void {
+    const text = `${what} ${cid} ${seq}${line ? ` ${line}` : ''}\n`;
+    const state = this.state;
+    if (state.s === 'running') state.channel.write(text);
+    else if (state.s === 'idle') state.queued.push(text);
   }
 
   private read(channel: ClientChannel): void {
@@ -134,7 +155,7 @@ class Watcher {
       buffered += text;
       let newline: number;
       while ((newline = buffered.indexOf('\n')) >= 0) {
-        this.onLine(buffered.slice(0, newline));
+        this.onLine(buffered.slice(0, newline), channel);
         buffered = buffered.slice(newline + 1);
       }
       if (buffered.length > MAX_SIGNAL_LINE + 64) {
@@ -146,14 +167,14 @@ class Watcher {
     channel.once('close', () => this.onEnded(channel));
   }
 
-  private onLine(line: string): void {
+  private onLine(line: string, channel: ClientChannel): void {
     const up = UP_LINE.exec(line);
     if (up) {
       const [, cid = '', seq = '', text = ''] = up;
       let conversation = this.conversations.get(cid);
       if (conversation === undefined) {
         if (seq !== '1') return; // the rest of a conversation this server never saw begin
-        conversation = new Conversation(cid, (n, what, data) => this.say(cid, n, what, data));
+        conversation = new Conversation(cid, (n, what, l) => this.part(cid, n, what, l));
         this.conversations.set(cid, conversation);
         const known = conversation;
         known.once('close', () => {
@@ -169,13 +190,19 @@ class Watcher {
       this.conversations.get(end[1] ?? '')?.remoteEnded();
       return;
     }
-    if (line !== 'end') log(`unexpected watcher line: ${JSON.stringify(line.slice(0, 80))}`);
+    if (line === 'end') {
+      // Its time is up: what we write from now on waits for the next loop.
+      this.onEnded(channel);
+      return;
+    }
+    log(`unexpected watcher line: ${JSON.stringify(line.slice(0, 80))}`);
   }
 
   private onEnded(channel: ClientChannel): void {
     const state = this.state;
     if (state.s !== 'running' || state.channel !== channel) return;
-    this.state = { s: 'idle' };
+    this.state = { s: 'idle', queued: [] };
+    // Its stdin reader files what is still in the pipe, then sees the end and goes.
     channel.end();
     if (this.signal.aborted) return;
     const lived = Date.now() - state.startedAt;
@@ -194,22 +221,6 @@ class Watcher {
     }, pause).unref();
   }
 
-  private async say(cid: string, seq: number, what: 'down' | 'fin', data: string): Promise<void> {
-    if (this.signal.aborted) return; // stopping: the session goes, and the ask loops end with it
-    const result = await this.place.session.exec(
-      renderRendezvousCommand({
-        op: 'say',
-        dir: this.place.directory.dir,
-        name: this.place.serverName,
-        cid,
-        seq,
-        what,
-      }),
-      { signal: this.signal, stdin: data, timeoutMs: SAY_TIMEOUT_MS },
-    );
-    if (result.code !== 0) throw new Error(`say exited with ${String(result.code)}`);
-  }
-
   close(): Promise<void> {
     const state = this.state;
     this.state = { s: 'closed' };
@@ -222,66 +233,50 @@ class Watcher {
 
 /**
  * One client's conversation, as the file server sees it: lines the watcher reports are pushed in;
- * what the server writes leaves in `say` commands, one at a time, each carrying everything written
- * since the last one. end() sends a final part that ends the client's `ask` (a refusal, a pong).
+ * each line the server writes is one part for the watcher to file. end() sends the final part,
+ * which ends the client's `ask` (after a refusal or a pong).
  */
 class Conversation extends Duplex {
-  private pending: string[] = [];
-  private queue: Promise<void> = Promise.resolve();
+  private partial = '';
   private seq = 0;
   private finished = false;
-  private ended = false;
 
   constructor(
     readonly cid: string,
-    private readonly sayPart: (seq: number, what: 'down' | 'fin', data: string) => Promise<void>,
+    private readonly sendPart: (seq: number, what: 'down' | 'fin', line?: string) => void,
   ) {
     super();
   }
 
   /** The client's ask ended (its stdin closed or its time was up). */
   remoteEnded(): void {
-    this.ended = true;
     this.push(null);
   }
 
   override _read(): void {}
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {
-    this.pending.push(chunk.toString('utf8'));
-    this.send('down').catch(() => {});
+    const lines = (this.partial + chunk.toString('utf8')).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) if (!this.finished) this.sendPart(++this.seq, 'down', line);
     callback();
   }
 
-  override _final(callback: (err?: Error) => void): void {
-    this.send('fin').then(() => callback(), callback);
+  override _final(callback: () => void): void {
+    if (!this.finished) {
+      if (this.partial) this.sendPart(++this.seq, 'down', this.partial);
+      this.sendPart(++this.seq, 'fin');
+      this.finished = true;
+    }
+    callback();
   }
 
   // No final part on destroy: the client has usually left by then (it hangs up after its last
-  // line), and a part written after its ask ended would only wait for the next sweep. An ask the
+  // line), and a part filed after its ask ended would only wait for the next sweep. An ask the
   // server drops ends with the client's own deadline.
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.finished = true;
     callback(err);
-  }
-
-  private send(what: 'down' | 'fin'): Promise<void> {
-    this.queue = this.queue.then(async () => {
-      if (this.finished) return;
-      const data = this.pending.join('');
-      this.pending = [];
-      if (what === 'down' && data === '') return;
-      if (what === 'fin') this.finished = true;
-      this.seq += 1;
-      try {
-        await this.sayPart(this.seq, what, data);
-      } catch (err) {
-        log(`answer to conversation ${this.cid} failed: ${(err as Error).message}`);
-        this.finished = true;
-        this.destroy();
-      }
-    });
-    return this.queue;
   }
 }
 
@@ -295,6 +290,8 @@ export function routeExec(place: SignalingPlace): SignalingRoute {
         dir: place.directory.dir,
         name: place.serverName,
         cid: newId(),
+        // a request goes with its open line, so the server sees both in one look
+        first: purpose.kind === 'signal' ? 2 : 1,
       });
       const channel = await place.session.execStream(command, { signal });
       try {

@@ -16,7 +16,7 @@
 // channel carries the JSON lines of signaling.ts, whatever the transport.
 import type { Duplex } from 'node:stream';
 import { deadline } from '../deadline.js';
-import { isRcppError, RcppError } from '../errors.js';
+import { abortError, isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import type { SignalingKind } from '../peer.js';
 import type { RendezvousDirectory } from './directory.js';
@@ -44,6 +44,11 @@ export interface SignalingListener {
   readonly offer: SignalingOffer;
   /** Resolves with the reason when the transport stops working while the session is still up. */
   readonly failed: Promise<Error>;
+  /**
+   * Moves some bytes through a channel of the session (see keepTransportAlive); rejects when the
+   * transport does not carry them. Without it, the offer is pinged through the host.
+   */
+  touch?(signal: AbortSignal): Promise<void>;
   /** Stops offering (a socket is removed from the host); idempotent. */
   close(signal: AbortSignal): Promise<void>;
 }
@@ -68,6 +73,8 @@ export const LIVE_KINDS: readonly LiveKind[] = ['socket', 'tcp', 'exec'];
 
 /** How long the server's ping to its own offer may take before that transport is given up. */
 const SELF_CHECK_MS = 5000;
+/** Touches that may fail in a row before the transport counts as broken. */
+const MAX_FAILED_TOUCHES = 2;
 
 export interface OfferedSignaling {
   listener: SignalingListener | undefined;
@@ -75,11 +82,14 @@ export interface OfferedSignaling {
   reason: string;
 }
 
-/** Offers the best transport this host allows (server side); undefined when none works. */
+/**
+ * Offers the best transport this host allows (server side); undefined when none works. With
+ * `touchMs`, the offer is touched that often (keepTransportAlive).
+ */
 export async function offerSignaling(
   place: SignalingPlace,
   onChannel: OnChannel,
-  opts: { signal: AbortSignal; kinds?: readonly LiveKind[] },
+  opts: { signal: AbortSignal; kinds?: readonly LiveKind[]; touchMs?: number },
 ): Promise<OfferedSignaling> {
   const refused: LiveKind[] = [];
   for (const kind of opts.kinds ?? LIVE_KINDS) {
@@ -87,6 +97,7 @@ export async function offerSignaling(
     try {
       listener = await offerOne(kind, place, onChannel, opts.signal);
       if (kind !== 'exec') await checkOwnOffer(place, listener.offer, opts.signal);
+      if (opts.touchMs) listener = keepTransportAlive(place, listener, opts.touchMs, opts.signal);
       return { listener, reason: refusedWords(refused) };
     } catch (err) {
       if (opts.signal.aborted) throw err;
@@ -128,6 +139,61 @@ function refusedWords(refused: readonly LiveKind[]): string {
   const list = refused.map((k) => words[k]);
   const last = list.pop() as string;
   return `the rendezvous host allows no ${list.length > 0 ? `${list.join(', ')} or ${last}` : last}`;
+}
+
+/**
+ * Touches the offer every `everyMs`, so that the session carries channel traffic and not only
+ * SSH keepalives: Dropbear's idle timeout (-I) does not count keepalives (global requests) as
+ * activity, and an OpenSSH ChannelTimeout closes idle channels. A socket or port is pinged
+ * through the host (no process is started for it); the exec watcher gets a blank line. A touch
+ * that fails twice in a row means the transport broke: `failed` resolves, and the server
+ * reconnects.
+ */
+function keepTransportAlive(
+  place: SignalingPlace,
+  listener: SignalingListener,
+  everyMs: number,
+  signal: AbortSignal,
+): SignalingListener {
+  const touch = (s: AbortSignal): Promise<void> =>
+    listener.touch ? listener.touch(s) : pingOwnOffer(place, listener.offer, s);
+  let failures = 0;
+  let broken: (err: Error) => void = () => {};
+  const failed = new Promise<Error>((resolve) => (broken = resolve));
+  let touching = false;
+  const timer = setInterval(() => {
+    if (touching || signal.aborted) return;
+    touching = true;
+    const wait = deadline(
+      signal,
+      Math.max(everyMs, SELF_CHECK_MS),
+      () => new RcppError('TIMEOUT', 'The signaling transport did not carry a ping in time.'),
+    );
+    touch(wait.signal)
+      .then(
+        () => (failures = 0),
+        (err: unknown) => {
+          if (signal.aborted) return;
+          failures += 1;
+          log(`touching the ${listener.offer.via} transport failed: ${(err as Error).message}`);
+          if (failures >= MAX_FAILED_TOUCHES) broken(err as Error);
+        },
+      )
+      .finally(() => {
+        wait.clear();
+        touching = false;
+      });
+  }, everyMs);
+  timer.unref();
+  return {
+    offer: listener.offer,
+    failed: Promise.race([listener.failed, failed]),
+    touch,
+    close(s) {
+      clearInterval(timer);
+      return listener.close(s);
+    },
+  };
 }
 
 /** The client's way to the transport a server record names; undefined in periodic mode. */
@@ -174,28 +240,37 @@ export async function knock(
   }
 }
 
-/** The server pings itself through the host, as a client would reach it. */
-async function checkOwnOffer(
+/** Pings the server's own offer through the host; rejects unless the server answers. */
+async function pingOwnOffer(
   place: SignalingPlace,
   offer: SignalingOffer,
   signal: AbortSignal,
 ): Promise<void> {
   const route = routeTo(place, offer);
   if (route === undefined) return;
+  const result = await knock(route, signal);
+  if (signal.aborted) throw abortError(signal);
+  if (result !== 'answered') {
+    throw new RcppError(
+      'RENDEZVOUS_REFUSED',
+      `The rendezvous host took the ${offer.via} offer but did not let a channel through to it (${result}).`,
+    );
+  }
+}
+
+/** The server pings itself through the host, as a client would reach it. */
+async function checkOwnOffer(
+  place: SignalingPlace,
+  offer: SignalingOffer,
+  signal: AbortSignal,
+): Promise<void> {
   const wait = deadline(
     signal,
     SELF_CHECK_MS,
     () => new RcppError('TIMEOUT', 'The file server did not reach itself in time.'),
   );
   try {
-    const result = await knock(route, wait.signal);
-    if (signal.aborted) throw signal.reason;
-    if (result !== 'answered') {
-      throw new RcppError(
-        'RENDEZVOUS_REFUSED',
-        `The rendezvous host took the ${offer.via} offer but did not let a channel through to it (${result}).`,
-      );
-    }
+    await pingOwnOffer(place, offer, wait.signal);
   } finally {
     wait.clear();
   }

@@ -3,8 +3,8 @@
 // The folder is the account's (0700), so only the account reaches the socket. Relays go this way
 // too. See signaling-transport.ts for the other transports.
 import type {
-  SignalingListener,
   OnChannel,
+  SignalingListener,
   SignalingPlace,
   SignalingRoute,
 } from './signaling-transport.js';
@@ -27,8 +27,9 @@ export async function offerSocket(
     throw err;
   }
   let closing: Promise<void> | undefined;
+  const offer = { via: 'socket' } as const;
   return {
-    offer: { via: 'socket' },
+    offer,
     // A forwarded socket lives as long as the session.
     failed: new Promise<Error>(() => {}),
     close(closeSignal) {

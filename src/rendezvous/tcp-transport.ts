@@ -48,8 +48,9 @@ export async function offerTcp(
     session.onIncoming(undefined);
     throw err;
   }
+  const offer = { via: 'tcp', port, token } as const;
   return {
-    offer: { via: 'tcp', port, token },
+    offer,
     // A forwarded port lives as long as the session.
     failed: new Promise<Error>(() => {}),
     close() {

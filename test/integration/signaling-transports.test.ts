@@ -527,12 +527,12 @@ describe('idle limits of the host: the server stays reachable on every transport
     'openssh-no-forwarding',
   ] as const) {
     it(
-      `${kind} with ChannelTimeout session=3s and ClientAliveInterval 1`,
+      `${kind} with ChannelTimeout session:command=3s and ClientAliveInterval 1`,
       { skip: skipUnless(hasSshd()) },
       async () => {
         const w = await makeWorld(kind, {
           sshdConfig: [
-            'ChannelTimeout session=3s',
+            'ChannelTimeout session:command=3s',
             'ClientAliveInterval 1',
             'ClientAliveCountMax 2',
           ],
@@ -557,6 +557,34 @@ describe('idle limits of the host: the server stays reachable on every transport
       },
     );
   }
+
+  it(
+    'a watcher whose idle channel the host closes is started again (ChannelTimeout, no touches)',
+    { skip: skipUnless(hasSshd()) },
+    async () => {
+      const w = await makeWorld('openssh-no-forwarding', {
+        sshdConfig: ['ChannelTimeout session:command=2s'],
+      });
+      let server: RunningServer | undefined;
+      try {
+        w.rendezvous.keepaliveSeconds = 0; // nothing keeps the watcher's channel busy
+        server = await startServer(w);
+        await addClient(w);
+        const [first] = await watcherMarks(w);
+        assert.ok(first !== undefined);
+        await until(async () => {
+          const marks = await watcherMarks(w);
+          return marks.length === 1 && marks[0] !== first;
+        }, 'the host to close the idle watcher and the server to start the next');
+        const link = await openLink(clientOptions(w));
+        assert.equal(link.signaling, 'exec');
+        await link.close();
+      } finally {
+        await server?.stop();
+        await w.fx.stop();
+      }
+    },
+  );
 
   it(
     'dropbear with an idle timeout (-I 3)',
