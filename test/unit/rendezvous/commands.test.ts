@@ -16,6 +16,9 @@ const OPS: RendezvousOp[] = [
   { op: 'list', dir: '.rcpp2p', role: 'client' },
   { op: 'publish', dir: 'shared/rcpp2p', role: 'server', name: 'NAS-1' },
   { op: 'unlink-socket', dir: '.rcpp2p', name: 'ASUS' },
+  { op: 'watch', dir: '.rcpp2p', name: 'ASUS', wid: '0123456789abcdef' },
+  { op: 'ask', dir: '/tmp/lab-1/rv', name: 'NAS-1', cid: 'fedcba9876543210', first: 2 },
+  { op: 'ask', dir: '.rcpp2p', name: 'ASUS', cid: 'fedcba9876543210', first: 1 },
 ];
 
 describe('rendezvous commands', () => {
@@ -40,6 +43,30 @@ describe('rendezvous commands', () => {
         () => renderRendezvousCommand({ op: 'list', dir, role: 'server' }),
         isRcppError,
         dir,
+      );
+    }
+  });
+
+  it('refuses loop ids and counts that are not what the loops expect', () => {
+    for (const wid of ['', '0123', '0123456789ABCDEF', '0123456789abcdeg', '$(id)0123456789']) {
+      assert.throws(
+        () => renderRendezvousCommand({ op: 'watch', dir: '.rcpp2p', name: 'ASUS', wid }),
+        isRcppError,
+        wid,
+      );
+    }
+    for (const first of [0, 10, -1, 1.5]) {
+      assert.throws(
+        () =>
+          renderRendezvousCommand({
+            op: 'ask',
+            dir: '.rcpp2p',
+            name: 'ASUS',
+            cid: 'fedcba9876543210',
+            first,
+          }),
+        isRcppError,
+        String(first),
       );
     }
   });

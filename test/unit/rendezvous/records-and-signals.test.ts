@@ -10,6 +10,7 @@ import {
 } from '../../../src/rendezvous/peer-record.js';
 import {
   encodeSignal,
+  openMessage,
   parseSignal,
   readLine,
   type SignalMessage,
@@ -65,6 +66,52 @@ describe('peer records', () => {
       );
     });
   }
+
+  describe('how a file server is reached (signaling)', () => {
+    const read = (signaling: unknown): PeerRecord['signaling'] =>
+      parsePeerRecord(JSON.stringify({ ...record, signaling }), { role: 'server', name: 'ASUS' })
+        .signaling;
+    const tcp = { via: 'tcp', port: 40123, token: '0f'.repeat(16) } as const;
+
+    it('reads the spellings earlier versions wrote, and a record without the field', () => {
+      assert.deepEqual(read('socket'), { via: 'socket' });
+      assert.deepEqual(read('records'), { via: 'records' });
+      const { signaling: _, ...without } = record;
+      assert.equal(
+        parsePeerRecord(JSON.stringify(without), { role: 'server', name: 'ASUS' }).signaling,
+        undefined,
+      );
+    });
+
+    it('writes the kinds without parameters as strings, the TCP port as an object', () => {
+      for (const offer of [{ via: 'socket' }, { via: 'exec' }, { via: 'records' }] as const) {
+        const text = serializePeerRecord({ ...record, signaling: offer });
+        assert.equal((JSON.parse(text) as { signaling: unknown }).signaling, offer.via);
+        assert.deepEqual(read(offer.via), offer);
+      }
+      const text = serializePeerRecord({ ...record, signaling: tcp });
+      assert.deepEqual((JSON.parse(text) as { signaling: unknown }).signaling, tcp);
+      assert.deepEqual(read(tcp), tcp);
+      assert.deepEqual(read({ via: 'exec' }), { via: 'exec' });
+    });
+
+    for (const [what, value] of [
+      ['an unknown kind', 'carrier-pigeon'],
+      ['"tcp" without a port', 'tcp'],
+      ['a TCP port without a token', { via: 'tcp', port: 40123 }],
+      ['a short token', { ...tcp, token: 'abc' }],
+      ['a token that is not hex', { ...tcp, token: 'z'.repeat(32) }],
+      ['a port out of range', { ...tcp, port: 0 }],
+      ['a number', 7],
+    ] as const) {
+      it(`refuses ${what}`, () => {
+        assert.throws(
+          () => read(value),
+          (err: unknown) => isRcppError(err) && /server ASUS is damaged/.test(err.message),
+        );
+      });
+    }
+  });
 
   it('says how long ago a peer was seen', () => {
     const now = Date.parse('2026-11-22T13:00:00Z');
@@ -136,6 +183,24 @@ describe('signaling messages', () => {
       );
     });
   }
+
+  it('reads open lines: signal, relay, ping, with and without a token; and a pong', () => {
+    const token = '0f'.repeat(16);
+    for (const purpose of [
+      { kind: 'signal' },
+      { kind: 'relay', session },
+      { kind: 'ping' },
+    ] as const) {
+      for (const message of [openMessage(purpose), openMessage(purpose, token)]) {
+        assert.deepEqual(parseSignal(encodeSignal(message).trim()), message);
+      }
+    }
+    assert.deepEqual(parseSignal('{"t":"pong"}'), { t: 'pong' });
+    assert.throws(
+      () => parseSignal(JSON.stringify({ t: 'open', v: 1, kind: 'signal', token: 'x' })),
+      (err: unknown) => isRcppError(err) && err.code === 'PROTOCOL_ERROR',
+    );
+  });
 
   it('tells a version mismatch apart', () => {
     assert.throws(
