@@ -130,15 +130,14 @@ function offerOne(
 }
 
 function refusedWords(refused: readonly LiveKind[]): string {
-  const words: Record<LiveKind, string> = {
-    socket: 'Unix-socket forwarding',
-    tcp: 'TCP forwarding',
-    exec: 'long-running commands',
-  };
-  if (refused.length === 0) return '';
-  const list = refused.map((k) => words[k]);
-  const last = list.pop() as string;
-  return `the rendezvous host allows no ${list.length > 0 ? `${list.join(', ')} or ${last}` : last}`;
+  const socket = refused.includes('socket');
+  const tcp = refused.includes('tcp');
+  const forwarding =
+    socket && tcp ? 'no forwarding' : socket ? 'no Unix-socket forwarding' : 'no TCP forwarding';
+  const parts: string[] = [];
+  if (socket || tcp) parts.push(`allows ${forwarding}`);
+  if (refused.includes('exec')) parts.push('did not run the watcher command');
+  return parts.length > 0 ? `the rendezvous host ${parts.join(' and ')}` : '';
 }
 
 /**

@@ -70,10 +70,13 @@ const SCENARIOS: Scenario[] = [
     reason: /both NATs change ports/,
   },
   {
-    name: 'a rendezvous that refuses socket forwarding: periodic',
-    lab: { server: 'drop', client: 'drop', forwarding: false },
+    // (a rendezvous without socket forwarding signals through a TCP port or a remote command
+    // instead: rendezvous-kinds.test.ts)
+    name: 'a file server in periodic mode, the last resort: periodic',
+    lab: { server: 'drop', client: 'drop' },
+    serverArgs: ['--periodic'],
     paths: ['periodic'],
-    reason: /does not allow socket forwarding|periodic/,
+    reason: /periodic mode \(the last resort\)/,
   },
 ];
 
