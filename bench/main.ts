@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|relay|setup] [-- --out DIR]: rcpp2p against baselines measured in the
+// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|relay|setup|rendezvous] [-- --out DIR]: rcpp2p against baselines measured in the
 // same run, in the NAT lab (root). Prints a table of min / median / max with ratios to the
 // baselines, and writes the raw figures (JSON) and a chart (SVG) under DIR (default bench-results/).
 //
@@ -9,7 +9,8 @@
 //                    baseline: OpenSSH relaying the same bytes through the same rendezvous
 //                    (ssh -R on the server side, ssh -W on the client side).
 //   set-up           command start to exit for a 1-byte get (direct and relayed), next to
-//                    `ssh rendezvous true` with the same key and `node -e 0`.
+//                    `ssh rendezvous true` with the same key and `node -e 0`; and per kind of
+//                    rendezvous host (rendezvous-kinds.ts: Unix socket, TCP port, remote command).
 //   memory           peak RSS of both rcpp2p processes while moving the big file.
 //
 // Runs of rcpp2p and of its baselines alternate, so a slow spell of the machine hits both. Every
@@ -45,6 +46,7 @@ import {
   writeRandomFile,
 } from './baselines.js';
 import { renderChart } from './chart.js';
+import { measureRendezvousKinds, rendezvousKindRows } from './rendezvous-kinds.js';
 import { mibPerSecond, NAME_WIDTH, row, type Series } from './stats.js';
 
 const MIB = 1024 * 1024;
@@ -103,6 +105,11 @@ async function main(): Promise<number> {
   }
   if (!only || only === 'relay') await timed('relay throughput', relay);
   if (!only || only === 'setup') await timed('set-up time', setupTimes);
+  if (!only || only === 'setup' || only === 'rendezvous') {
+    await timed('set-up time per rendezvous kind', () =>
+      measureRendezvousKinds(record, Math.max(RUNS, 3)),
+    );
+  }
   const seconds = (Date.now() - started.getTime()) / 1000;
   const text = table();
   console.log(`\n${text}`);
@@ -375,6 +382,8 @@ function table(): string {
   add('rcpp2p direct: link set-up inside the process');
   add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
   add('rcpp2p relayed: link set-up inside the process');
+  section('-- set-up per rendezvous kind (1-byte get, direct; against the Unix-socket kind)');
+  rendezvousKindRows(add);
   section('-- peak RSS');
   add('client peak RSS (direct get)');
   add('client peak RSS (direct put)');

@@ -24,6 +24,7 @@ export async function fileListCommand(
       signaling: link.signaling,
       relay: link.relay,
       setupMs: link.setupMs,
+      ...(link.answerMs !== undefined && { answerMs: link.answerMs }),
       totalMs: Date.now() - started,
     });
     printTable(ctx, serverName, folder, entries);

@@ -93,7 +93,7 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: Pick<LinkInfo, 'path' | 'reason' | 'setupMs' | 'signaling' | 'relay'>,
+  link: Pick<LinkInfo, 'path' | 'reason' | 'setupMs' | 'signaling' | 'relay' | 'answerMs'>,
 ): number {
   ctx.view.finish();
   let exitCode = 0;
@@ -117,6 +117,7 @@ function report(
         signaling: link.signaling,
         relay: link.relay,
         setupMs: link.setupMs,
+        ...(link.answerMs !== undefined && { answerMs: link.answerMs }),
         transferMs: r.transferMs,
       });
     } else {
