@@ -51,9 +51,11 @@ export const EXEC_LOOP = {
 } as const;
 
 const TEMPLATES: Record<RendezvousOp['op'], string> = {
+  // "rcpp2p 1" comes first: without it the account ran something else than our command.
   hello:
-    `/bin/sh -c 'umask 077; cd && d={dir} && mkdir -p "$d/servers" "$d/clients" "$d/sockets"` +
-    ` && echo "rcpp2p 1" && echo "ssh-client $SSH_CLIENT" && echo "home $HOME"` +
+    `/bin/sh -c 'echo "rcpp2p 1"; umask 077; cd && d={dir}` +
+    ` && mkdir -p "$d/servers" "$d/clients" "$d/sockets"` +
+    ` && echo "ssh-client $SSH_CLIENT" && echo "home $HOME"` +
     ` && printf "record " && { cat "$d/{role}s/{name}.json" 2>/dev/null; echo; }'`,
   list:
     `/bin/sh -c 'cd && d={dir} && for f in "$d/{role}s/"*.json; do` +

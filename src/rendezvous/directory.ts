@@ -31,10 +31,12 @@ export class RendezvousDirectory {
 
   /** One round trip: our external address, the account's home, and one peer's record. */
   async hello(role: Role, name: string, signal: AbortSignal): Promise<HelloResult> {
-    const result = await this.run(
-      renderRendezvousCommand({ op: 'hello', dir: this.dir, role, name }),
-      signal,
-    );
+    const command = renderRendezvousCommand({ op: 'hello', dir: this.dir, role, name });
+    const result = await this.session.exec(command, { signal });
+    // An account that ran something else than our command (SFTP only, a forced command, a
+    // restricted shell) printed no "rcpp2p 1": parseHelloReply says what the account lacks.
+    // One that ran it and failed (a folder it cannot write) says why in its stderr.
+    if (result.code !== 0 && result.stdout.startsWith('rcpp2p 1\n')) this.refused(result);
     const reply = parseHelloReply(result.stdout);
     const record =
       reply.recordText === undefined
@@ -92,15 +94,17 @@ export class RendezvousDirectory {
       signal,
       ...(stdin !== undefined && { stdin }),
     });
-    if (result.code !== 0) {
-      // The rendezvous's own words, made safe for a terminal: the account is shared.
-      const detail = displaySafe(result.stderr.trim().split('\n').slice(-1)[0] ?? '', 300);
-      throw new RcppError(
-        'RENDEZVOUS_REFUSED',
-        `A command on the rendezvous host failed (exit ${String(result.code)})${detail ? `: ${detail}` : ''}.`,
-        `The account needs /bin/sh and a writable directory for rcpp2p (${this.dir}).`,
-      );
-    }
+    if (result.code !== 0) this.refused(result);
     return result;
+  }
+
+  private refused(result: ExecResult): never {
+    // The rendezvous's own words, made safe for a terminal: the account is shared.
+    const detail = displaySafe(result.stderr.trim().split('\n').slice(-1)[0] ?? '', 300);
+    throw new RcppError(
+      'RENDEZVOUS_REFUSED',
+      `A command on the rendezvous host failed (exit ${String(result.code)})${detail ? `: ${detail}` : ''}.`,
+      `The account needs /bin/sh and a writable directory for rcpp2p (${this.dir}).`,
+    );
   }
 }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
 import { isRcppError } from '../../src/errors.js';
-import type { RendezvousSettings } from '../../src/link/join-rendezvous.js';
+import { joinRendezvous, type RendezvousSettings } from '../../src/link/join-rendezvous.js';
 import type { Link } from '../../src/link/link.js';
 import { openLink, type ClientLinkOptions } from '../../src/link/open-link.js';
 import { serveRendezvous, type ServeRendezvousOptions } from '../../src/link/serve-rendezvous.js';
@@ -615,4 +615,31 @@ describe('idle limits of the host: the server stays reachable on every transport
       }
     },
   );
+});
+
+describe('an account without a shell (SFTP only)', { skip: skipUnless(hasSshd()) }, () => {
+  it('is refused at once with a sentence naming what the account lacks', async () => {
+    const w = await makeWorld('openssh-defaults', { sshdConfig: ['ForceCommand internal-sftp'] });
+    try {
+      await assert.rejects(
+        joinRendezvous(
+          {
+            rendezvous: w.rendezvous,
+            auth: w.auth,
+            localPort: 0,
+            portFallback: 'any',
+            signal: new AbortController().signal,
+          },
+          { role: 'client', name: CLIENT },
+        ),
+        (err: unknown) =>
+          isRcppError(err) &&
+          err.code === 'RENDEZVOUS_REFUSED' &&
+          /did not run the rcpp2p command as expected/.test(err.message) &&
+          /The account needs a POSIX \/bin\/sh/.test(err.hint),
+      );
+    } finally {
+      await w.fx.stop();
+    }
+  });
 });
