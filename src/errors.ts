@@ -21,6 +21,7 @@ export const ERROR_CODES = [
   'PEER_NOT_ANSWERING',
   'PEER_REFUSED',
   'PEER_IDENTITY_MISMATCH',
+  'PEER_IDENTITY_CHANGED',
   'NAME_IN_USE',
   'NO_PATH',
   // the transfer protocol

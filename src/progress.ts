@@ -11,6 +11,8 @@ export type ProgressEvent =
   | { type: 'rendezvous:reconnecting'; inMs: number; message: string }
   | { type: 'nat:external-address'; external: Endpoint; local: Endpoint; natKind: NatKind }
   | { type: 'peer:found'; name: string; role: Role; lastSeen: string }
+  /** A peer proved its identity for the first time and is now pinned in known_peers. */
+  | { type: 'peer:first-contact'; name: string; role: Role; fingerprint: string; file: string }
   | { type: 'record:published'; name: string; role: Role }
   | { type: 'signaling:ready'; mode: 'socket' | 'records'; reason?: string }
   // connection set-up

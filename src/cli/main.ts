@@ -28,6 +28,7 @@ interface Options extends Partial<ConfigureFlags> {
   periodic?: boolean;
   demo?: boolean;
   rendezvousServer?: boolean;
+  forgetPeer?: string;
   listen?: string;
   state?: string;
   addAccount?: string;
@@ -35,7 +36,16 @@ interface Options extends Partial<ConfigureFlags> {
   accountPassword?: boolean;
 }
 
-const MODES = ['configure', 'addclient', 'filelist', 'get', 'put', 'demo', 'rendezvousServer'];
+const MODES = [
+  'configure',
+  'addclient',
+  'filelist',
+  'get',
+  'put',
+  'demo',
+  'rendezvousServer',
+  'forgetPeer',
+];
 
 export function buildProgram(io: CliIo): Command {
   const exclusive = (name: string): string[] => MODES.filter((m) => m !== name);
@@ -72,6 +82,12 @@ export function buildProgram(io: CliIo): Command {
       new Option('--put <SERVER FILE...>', 'upload files or folders to a file server').conflicts(
         exclusive('put'),
       ),
+    )
+    .addOption(
+      new Option(
+        '--forget-peer <NAME>',
+        'forget the identity remembered for a peer (known_peers), to accept its new one',
+      ).conflicts(exclusive('forgetPeer')),
     )
     .addOption(
       new Option(
@@ -129,6 +145,10 @@ export function buildProgram(io: CliIo): Command {
     .option('--dir <path>', "--configure: the file server's working directory")
     .option('--poll-seconds <n>', '--configure: periodic mode interval (default 10)')
     .option('--keepalive-seconds <n>', '--configure: SSH keepalive interval (default 15)')
+    .option(
+      '--allow-clients <who>',
+      '--configure: clients the file server serves: new (default: known ones and new ones), known (only those it has met), or NAME,NAME',
+    )
     .allowExcessArguments(false)
     .exitOverride()
     .configureOutput({
@@ -207,6 +227,9 @@ async function run(ctx: CommandContext, opts: Options, serving: boolean): Promis
       authorizedKey: opts.authorizedKey,
       password: opts.accountPassword === true,
     });
+  }
+  if (opts.forgetPeer !== undefined) {
+    return (await import('./commands/forget-peer.js')).forgetPeerCommand(ctx, opts.forgetPeer);
   }
   if (opts.addclient) return (await import('./commands/add-client.js')).addClientCommand(ctx);
   if (opts.filelist) {

@@ -98,6 +98,12 @@ export class ConsoleView {
           `Found ${e.role === 'server' ? 'file server' : 'client'} ${e.name} (record updated ${ago(e.lastSeen)}).`,
         );
         break;
+      case 'peer:first-contact':
+        this.line(
+          `First contact with ${e.role === 'server' ? 'file server' : 'client'} ${e.name}: ` +
+            `remembered its identity ${e.fingerprint} in ${e.file}.`,
+        );
+        break;
       case 'record:published':
         this.line(
           `Published ${e.role === 'server' ? 'file server' : 'client'} ${e.name} on the rendezvous.`,

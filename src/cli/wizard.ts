@@ -190,6 +190,7 @@ async function askAll(
     ...(workDir !== undefined && { workDir }),
     pollSeconds: existing?.pollSeconds ?? 10,
     keepaliveSeconds: existing?.keepaliveSeconds ?? 15,
+    ...(existing?.allowClients !== undefined && { allowClients: existing.allowClients }),
   };
 }
 

@@ -37,6 +37,11 @@ export interface Config {
   pollSeconds: number;
   /** SSH keepalive interval on the rendezvous session; 0 turns it off. */
   keepaliveSeconds: number;
+  /**
+   * File servers: which clients to serve. "new" (the default): clients pinned in known_peers and
+   * new ones (announced in the log); "known": pinned ones only; a list: only these client names.
+   */
+  allowClients?: 'new' | 'known' | string[];
 }
 
 export const CONFIG_DEFAULTS = {
@@ -51,6 +56,7 @@ const USER = /^[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}$/;
 const SECRET_KEY = /password|passphrase|passwd/i;
 const FIX_HINT = 'Correct the file, or run rcpp2p --configure to write it again.';
 const UNKNOWN_SETTING = 'is not a setting rcpp2p knows (a typo?)';
+const MAX_ALLOWED_CLIENTS = 1000;
 
 const TOP_KEYS = [
   'version',
@@ -63,6 +69,7 @@ const TOP_KEYS = [
   'workDir',
   'pollSeconds',
   'keepaliveSeconds',
+  'allowClients',
 ];
 
 /**
@@ -160,6 +167,16 @@ export function validateConfig(
     );
   }
   if (f.has('workDir')) config.workDir = absolutePath(f, 'workDir', home);
+  if (f.has('allowClients')) {
+    const allow = f.raw('allowClients');
+    config.allowClients = Array.isArray(allow)
+      ? f.arr('allowClients', MAX_ALLOWED_CLIENTS, (v, where) =>
+          f
+            .element({ name: v }, where)
+            .str('name', 64, PEER_NAME, (n) => `"${n}" is not a client name`),
+        )
+      : f.oneOf('allowClients', ['new', 'known'] as const);
+  }
   return config;
 }
 

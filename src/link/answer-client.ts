@@ -16,17 +16,22 @@ import type { RendezvousDirectory } from '../rendezvous/directory.js';
 import type { PeerRecord } from '../rendezvous/peer-record.js';
 import { readSignal, writeSignal, type SignalAddresses } from '../rendezvous/signaling.js';
 import type { Identity } from '../secure/identity.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import { secureAsServer } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import type { SelfAddresses } from './join-rendezvous.js';
 import { makeLink, type OnLink } from './link.js';
 import { planPaths, type PathStep } from './path-plan.js';
+import { admitClient, rememberProven, type ClientPolicy } from './pinning.js';
 
 const log = logger('answer');
 
 export interface AnswerContext {
   serverName: string;
   identity: Identity;
+  /** Client identities pinned so far; a changed one is refused. */
+  trust: KnownPeers;
+  clientPolicy: ClientPolicy;
   directory: RendezvousDirectory;
   self: SelfAddresses;
   onLink: OnLink;
@@ -70,6 +75,17 @@ export async function answerSignaling(
     );
     refuse(channel, err);
     ctx.onProgress?.({ type: 'server:refused', client: request.client, message: err.message });
+    return;
+  }
+  try {
+    admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+  } catch (err) {
+    refuse(channel, err);
+    ctx.onProgress?.({
+      type: 'server:refused',
+      client: client.name,
+      message: (err as RcppError).message,
+    });
     return;
   }
 
@@ -210,6 +226,7 @@ function secureAndServe(
     signal: ctx.signal,
   })
     .then(async ({ socket }) => {
+      await rememberProven(ctx.trust, client, ctx.onProgress);
       // The client keeps one stream and closes the others unused: announce a stream once it
       // carries the client's first bytes. (The file server's 'data' listener is added in the same
       // tick by onLink, so both see that first chunk.)

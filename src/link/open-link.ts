@@ -26,11 +26,13 @@ import {
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import { isForwardingProhibited } from '../rendezvous/ssh-session.js';
 import type { Identity } from '../secure/identity.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import { secureAsClient } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
 import { makeLink, type Link } from './link.js';
 import { DEFAULT_TIMING, planPaths, type PlanTiming } from './path-plan.js';
+import { checkPinned, rememberProven } from './pinning.js';
 import { openPeriodicLink } from './periodic-client.js';
 
 const log = logger('link');
@@ -41,6 +43,8 @@ export interface ClientLinkOptions {
   localPort: number;
   clientName: string;
   identity: Identity;
+  /** Identities pinned so far (known_peers): a changed one is refused, a new one remembered. */
+  trust: KnownPeers;
   serverName: string;
   signal: AbortSignal;
   onProgress?: OnProgress;
@@ -77,6 +81,7 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
       role: 'server',
       lastSeen: record.lastSeen,
     });
+    checkPinned(opts.trust, record);
     if (record.signaling === 'records') {
       return await openPeriodicLink(joined, record, {
         ...opts,
@@ -249,6 +254,7 @@ async function race(
     });
     writeSignal(channel, { t: 'chosen', session, path: winner.candidate.path });
     channel.end();
+    await rememberProven(opts.trust, record, opts.onProgress);
     const setupMs = Date.now() - started;
     opts.onProgress?.({
       type: 'link:established',

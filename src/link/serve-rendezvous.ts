@@ -18,6 +18,7 @@ import { selfRecord, type PeerRecord } from '../rendezvous/peer-record.js';
 import { readSignal } from '../rendezvous/signaling.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import type { Identity } from '../secure/identity.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import {
   answerPeriodicRequest,
   answerSignaling,
@@ -26,6 +27,7 @@ import {
 } from './answer-client.js';
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
 import type { OnLink } from './link.js';
+import { admitClient, type ClientPolicy } from './pinning.js';
 
 const log = logger('serve');
 
@@ -35,6 +37,10 @@ export interface ServeRendezvousOptions {
   localPort: number;
   serverName: string;
   identity: Identity;
+  /** Client identities pinned so far (known_peers). */
+  trust: KnownPeers;
+  /** Which clients to serve; default: pinned ones and new ones ('new'). */
+  clientPolicy?: ClientPolicy;
   pollSeconds: number;
   onLink: OnLink;
   signal: AbortSignal;
@@ -167,6 +173,8 @@ async function serveOneSession(
     const ctx: AnswerContext = {
       serverName: opts.serverName,
       identity: opts.identity,
+      trust: opts.trust,
+      clientPolicy: opts.clientPolicy ?? 'new',
       directory,
       self: joined.self,
       onLink: opts.onLink,
@@ -322,6 +330,16 @@ function startPolling(ctx: AnswerContext, opts: ServeRendezvousOptions): NodeJS.
         const age = now - Date.parse(request.at);
         if (age > REQUEST_MAX_AGE_MS || age < -REQUEST_MAX_SKEW_MS) continue;
         seen.set(request.id, now);
+        try {
+          admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+        } catch (err) {
+          ctx.onProgress?.({
+            type: 'server:refused',
+            client: client.name,
+            message: (err as Error).message,
+          });
+          continue;
+        }
         answerPeriodicRequest(client, ctx, plan).catch((err: unknown) =>
           log(`periodic answer to ${client.name} failed: ${(err as Error).message}`),
         );

@@ -126,6 +126,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
       localPort: serverPort,
       serverName: SERVER,
       identity: peer.identity,
+      trust: peer.trust,
       pollSeconds: 10,
       signal: stop.signal,
       onProgress: (e) => {

@@ -37,6 +37,8 @@ export async function serveCommand(
       localPort: peer.config.port,
       serverName,
       identity: peer.identity,
+      trust: peer.trust,
+      ...(peer.config.allowClients !== undefined && { clientPolicy: peer.config.allowClients }),
       pollSeconds: peer.config.pollSeconds,
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,

@@ -29,6 +29,7 @@ export async function withServer<T>(
     localPort: 0,
     clientName,
     identity: peer.identity,
+    trust: peer.trust,
     serverName,
     signal: ctx.signal,
     onProgress: ctx.view.onProgress,
