@@ -3,6 +3,7 @@
 // 276.35KB/s Complete."), and one sentence per failure. Steps and bars go to stderr so that stdout
 // carries only results (the file list, or JSON lines with --json).
 import cliProgress from 'cli-progress';
+import { familyOf, formatEndpoint, hostPort, type Endpoint, type NatKind } from '../peer.js';
 import type { ProgressEvent } from '../progress.js';
 import { describeNat } from '../nat/nat-kind.js';
 import { formatBytes, formatSeconds, formatSpeed } from './format.js';
@@ -74,7 +75,7 @@ export class ConsoleView {
     switch (e.type) {
       case 'rendezvous:connecting':
         this.step(
-          `Connecting to rendezvous ${e.host}:${e.port} from ${e.localPort === 0 ? 'a fresh local port' : `local port ${e.localPort}`}... `,
+          `Connecting to rendezvous ${hostPort(e.host, e.port)} from ${e.localPort === 0 ? 'a fresh local port' : `local port ${e.localPort}`}... `,
         );
         break;
       case 'rendezvous:connected':
@@ -90,7 +91,9 @@ export class ConsoleView {
         break;
       case 'nat:external-address':
         this.line(
-          `External address: ${e.external.ip}:${e.external.port} (${describeNat(e.natKind)}).`,
+          `External address: ${describeReach(e.external, e.natKind)}` +
+            (e.other ? `; ${describeReach(e.other.external, e.other.natKind)}` : '') +
+            '.',
         );
         break;
       case 'peer:found':
@@ -263,6 +266,12 @@ export class ConsoleView {
   private write(text: string): void {
     this.opts.stderr.write(text);
   }
+}
+
+/** "203.0.113.21:40001 (NAT keeps ports)", "IPv6 [2001:db8:1::2]:40001 (no NAT)". */
+function describeReach(external: Endpoint, nat: NatKind): string {
+  const family = familyOf(external.ip);
+  return `${family === 6 ? 'IPv6 ' : ''}${formatEndpoint(external)} (${describeNat(nat, family)})`;
 }
 
 function pathWords(path: string): string {

@@ -21,7 +21,13 @@ import { secureAsServer } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import type { SelfAddresses } from './join-rendezvous.js';
 import { makeLink, type OnLink } from './link.js';
-import { planPaths, type PathStep } from './path-plan.js';
+import {
+  addressesToOffer,
+  planPaths,
+  sameSiteAnywhere,
+  wantsListener,
+  type PathStep,
+} from './path-plan.js';
 import { admitClient, rememberProven, type ClientPolicy } from './pinning.js';
 
 const log = logger('answer');
@@ -78,6 +84,7 @@ export async function answerSignaling(
     return;
   }
   try {
+    await ctx.trust.reload();
     admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
   } catch (err) {
     refuse(channel, err);
@@ -98,19 +105,16 @@ export async function answerSignaling(
   const contenderSignal = setupWindow.signal;
   let listener: PublicListener | undefined;
   try {
-    const sameRouter = request.external.ip === ctx.self.external.ip;
+    const sameRouter = sameSiteAnywhere(request, ctx.self);
     // A public server, or a server behind the client's own router, listens for this one set-up.
-    if (ctx.self.nat === 'public' || (sameRouter && ctx.self.local.length > 0)) {
+    if (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0)) {
       listener = await openPublicListener(contenderSignal);
     }
-    const self: SignalAddresses = {
-      external: ctx.self.external,
-      local: ctx.self.local,
-      nat: ctx.self.nat,
-      ...(listener &&
-        ctx.self.nat === 'public' && { listen: { ip: ctx.self.external.ip, port: listener.port } }),
-      ...(listener && sameRouter && { lanPort: listener.port }),
-    };
+    const self: SignalAddresses = addressesToOffer(
+      ctx.self,
+      listener?.port,
+      listener && sameRouter ? listener.port : undefined,
+    );
     writeSignal(channel, {
       t: 'accept',
       session: request.session,
@@ -245,6 +249,7 @@ function secureAndServe(
         remote: candidate.remote,
         peer: client.name,
         setupMs: Date.now() - started,
+        ...(candidate.family && { family: candidate.family }),
       });
       try {
         await ctx.onLink(link);

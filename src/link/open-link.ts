@@ -31,7 +31,13 @@ import { secureAsClient } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
 import { makeLink, type Link } from './link.js';
-import { DEFAULT_TIMING, planPaths, type PlanTiming } from './path-plan.js';
+import {
+  addressesToOffer,
+  DEFAULT_TIMING,
+  planPaths,
+  wantsListener,
+  type PlanTiming,
+} from './path-plan.js';
 import { checkPinned, rememberProven } from './pinning.js';
 import { openPeriodicLink } from './periodic-client.js';
 
@@ -92,15 +98,9 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     const socketPath = joined.directory.socketPath(joined.home, opts.serverName);
     // A publicly reachable client listens for this one set-up, so the server can dial it (the
     // reversed path); the request says where.
-    const listener =
-      joined.self.nat === 'public' ? await openPublicListener(opts.signal) : undefined;
+    const listener = wantsListener(joined.self) ? await openPublicListener(opts.signal) : undefined;
     try {
-      const self: SignalAddresses = {
-        external: joined.self.external,
-        local: joined.self.local,
-        nat: joined.self.nat,
-        ...(listener && { listen: { ip: joined.self.external.ip, port: listener.port } }),
-      };
+      const self = addressesToOffer(joined.self, listener?.port);
       const answerMs = opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
       const answer = deadline(opts.signal, answerMs, () => notAnswering(record, answerMs));
       const session = randomBytes(16).toString('hex');
@@ -277,6 +277,7 @@ async function race(
         reason: winner.candidate.reason,
         remote: winner.candidate.remote,
         peer: opts.serverName,
+        family: winner.candidate.family ?? joined.session.family,
         setupMs,
       },
       () => joined.session.close(),

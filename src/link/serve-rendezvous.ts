@@ -92,6 +92,8 @@ export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<voi
           localPort: opts.localPort,
           portFallback: 'fail',
           signal: opts.signal,
+          // Nobody waits on a file server's start: let the other family's login finish.
+          otherFamilyWaitMs: 5000,
           ...(opts.onProgress && { onProgress: opts.onProgress }),
         },
         { role: 'server', name: opts.serverName },
@@ -331,6 +333,7 @@ function startPolling(ctx: AnswerContext, opts: ServeRendezvousOptions): NodeJS.
         if (age > REQUEST_MAX_AGE_MS || age < -REQUEST_MAX_SKEW_MS) continue;
         seen.set(request.id, now);
         try {
+          await ctx.trust.reload();
           admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
         } catch (err) {
           ctx.onProgress?.({

@@ -2,7 +2,7 @@
 // last seen, and how to reach it. Records come from a shared account, so they are read with the
 // same strict field readers as network messages (src/validate.ts).
 import { RcppError } from '../errors.js';
-import { NAT_KINDS, PEER_NAME, type Endpoint, type NatKind, type Role } from '../peer.js';
+import { familyOf, NAT_KINDS, PEER_NAME, type Endpoint, type NatKind, type Role } from '../peer.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
 import { SOFTWARE } from '../version.js';
 
@@ -28,6 +28,8 @@ export interface PeerRecord {
   external?: Endpoint;
   local?: Endpoint[];
   nat?: NatKind;
+  /** The other address family (dual-stack peers): what the rendezvous saw there. */
+  other?: FamilyReach;
   /** File servers: true while running. */
   online?: boolean;
   /** File servers: how clients reach them ('socket' = live signaling, 'records' = periodic mode). */
@@ -38,11 +40,24 @@ export interface PeerRecord {
   request?: PeriodicRequest;
 }
 
-/** Where a peer is, as it learned on joining the rendezvous. */
+/** What a peer learned about itself in one address family (IPv4 or IPv6). */
+export interface FamilyReach {
+  /** Its address and port as the rendezvous saw them (a NAT's mapping, or its own address). */
+  external: Endpoint;
+  nat: NatKind;
+  /** A listener in that family, offered in signaling by a peer reachable there. */
+  listen?: Endpoint;
+}
+
+/**
+ * Where a peer is, as it learned on joining the rendezvous: `external`/`nat` in the family of its
+ * rendezvous session, `other` in the other family when it has a route there (dual stack).
+ */
 export interface PeerAddresses {
   external: Endpoint;
   local: Endpoint[];
   nat: NatKind;
+  other?: FamilyReach;
 }
 
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -67,6 +82,9 @@ export function selfRecord(
     external: addresses.external,
     local: addresses.local,
     nat: addresses.nat,
+    ...(addresses.other && {
+      other: { external: addresses.other.external, nat: addresses.other.nat },
+    }),
     ...extra,
   };
 }
@@ -103,6 +121,7 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   if (f.has('external')) record.external = f.endpoint('external');
   if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
   if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
+  if (f.has('other')) record.other = familyReach(f.obj('other'));
   if (f.has('online')) record.online = f.bool('online');
   if (f.has('signaling')) record.signaling = f.oneOf('signaling', ['socket', 'records'] as const);
   if (f.has('pollSeconds')) record.pollSeconds = f.int('pollSeconds', 1, 3600);
@@ -116,6 +135,17 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
     };
   }
   return record;
+}
+
+/** One family's reach, as records and signals carry it (signals add a listener). */
+export function familyReach(f: Fields): FamilyReach {
+  const reach: FamilyReach = { external: f.endpoint('external'), nat: f.oneOf('nat', NAT_KINDS) };
+  if (!f.has('listen')) return reach;
+  reach.listen = f.endpoint('listen');
+  if (familyOf(reach.listen.ip) !== familyOf(reach.external.ip)) {
+    f.fail('listen is in another address family than external');
+  }
+  return reach;
 }
 
 function isoTime(f: Fields, key: string): string {

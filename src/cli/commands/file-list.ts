@@ -21,6 +21,7 @@ export async function fileListCommand(
       folder,
       entries,
       path: link.path,
+      family: link.family,
       setupMs: link.setupMs,
       totalMs: Date.now() - started,
     });

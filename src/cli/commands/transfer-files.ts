@@ -92,7 +92,7 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: { path: string; reason: string; setupMs: number },
+  link: { path: string; family?: 4 | 6; reason: string; setupMs: number },
 ): number {
   ctx.view.finish();
   let exitCode = 0;
@@ -112,6 +112,7 @@ function report(
         resumedBytes: r.resumedBytes,
         sha256: r.sha256,
         path: link.path,
+        family: link.family,
         reason: link.reason,
         setupMs: link.setupMs,
         transferMs: r.transferMs,
