@@ -3,7 +3,7 @@
 // long) listing the files to send, with resume info, and the refused ones with a code and sentence.
 // The sender reads those parts back and checks them against what it announced.
 
-import { isRcppError, RcppError } from '../errors.js';
+import { fsError, isRcppError, RcppError } from '../errors.js';
 import type { AcceptFile, Refusal } from '../protocol/messages.js';
 import { packParts } from '../protocol/parts.js';
 import type { FrameChannel } from './channel.js';
@@ -32,7 +32,9 @@ export async function prepareAll(
     try {
       return { i: s.i, prepared: await prepareReceive(root, s, force, signal) };
     } catch (err) {
-      return { i: s.i, error: isRcppError(err) ? err : new RcppError('IO_ERROR', String(err)) };
+      if (isRcppError(err)) return { i: s.i, error: err };
+      // A raw error's message may name our absolute paths: never sent to the peer.
+      return { i: s.i, error: fsError(err, s.shown) };
     }
   });
   const out: Prepares = { prepared: new Map(), accept: [], refused: [] };

@@ -13,14 +13,16 @@
 
 import { utimes } from 'node:fs/promises';
 import { isRcppError, RcppError } from '../errors.js';
+import { logger } from '../log.js';
 import type { Message, ResumeInfo } from '../protocol/messages.js';
 import { isResumeOffset } from '../protocol/resume.js';
 import { quote } from '../protocol/text.js';
 import type { FrameChannel } from './channel.js';
 import { FileSink, syncDirs, type Prepared } from './receive-file.js';
-import { sendFile, type SendHooks, type SendSpec } from './send-file.js';
+import { sendFile, type SendSpec } from './send-file.js';
 
 const MAX_COMMITS = 8;
+const log = logger('transfer');
 
 export type FileOutcome =
   | { ok: true; sha256: string; resumedBytes: number; transferMs: number }
@@ -45,7 +47,7 @@ function peerError(msg: { code: RcppError['code']; message: string }): RcppError
 export async function sendFiles(
   ch: FrameChannel,
   files: { spec: SendSpec; resume?: ResumeInfo }[],
-  opts: { signal?: AbortSignal; events?: FileEvents; hooks?: SendHooks },
+  opts: { signal?: AbortSignal; events?: FileEvents },
 ): Promise<Map<number, FileOutcome>> {
   const outcomes = new Map<number, FileOutcome>();
   const pending = new Map<number, { sha256: string; offset: number; started: number }>();
@@ -89,7 +91,6 @@ export async function sendFiles(
     const started = Date.now();
     const outcome = await sendFile(ch, spec, resume, {
       ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.hooks ? { hooks: opts.hooks } : {}),
       onStart: (offset) => ev.start?.(spec.i, offset),
       onBytes: (n) => ev.bytes?.(spec.i, n),
       peerStopped: () => {
@@ -282,6 +283,9 @@ async function setDirTimes(
   }
 }
 
+/** A failure for the peer: an RcppError's sentence, never a raw error's (it may hold our paths). */
 function asRcpp(err: unknown): RcppError {
-  return isRcppError(err) ? err : new RcppError('IO_ERROR', (err as Error)?.message ?? String(err));
+  if (isRcppError(err)) return err;
+  log(`unexpected failure while receiving: ${String(err)}`);
+  return new RcppError('IO_ERROR', 'Receiving the file failed unexpectedly.', '', { cause: err });
 }

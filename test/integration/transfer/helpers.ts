@@ -1,6 +1,7 @@
 // Fixtures for the transfer integration tests: temp folders, a FileServer on 127.0.0.1 port 0,
 // clients over plain TCP, random files, and a proxy that counts control messages in each direction,
-// can add latency, and can cut the connection after N bytes.
+// can add latency, can cut the connection after N bytes, and can rewrite frames on their way (to
+// corrupt file bytes, or to act when a file starts).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, rm } from 'node:fs/promises';
@@ -9,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ProgressEvent } from '../../../src/progress.js';
 import { FrameDecoder } from '../../../src/protocol/frames.js';
-import { decodeMessage } from '../../../src/protocol/messages.js';
+import { decodeMessage, type Message } from '../../../src/protocol/messages.js';
 import { FileClient, type OpenOptions } from '../../../src/transfer/file-client.js';
 import { FileServer, type FileServerOptions } from '../../../src/transfer/file-server.js';
 
@@ -28,8 +29,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
+/**
+ * A FileServer on 127.0.0.1 port 0. Every connection is its own client (`tester1`, `tester2`...)
+ * unless `clientName` names them all alike (for the per-client session limit).
+ */
 export async function startServer(
-  opts: Partial<FileServerOptions> & { workDir: string },
+  opts: Partial<FileServerOptions> & { workDir: string; clientName?: string },
 ): Promise<RunningServer> {
   const events: ProgressEvent[] = [];
   const server = new FileServer({
@@ -38,10 +43,12 @@ export async function startServer(
     ...opts,
   });
   const sockets = new Set<net.Socket>();
+  let connections = 0;
   const listener = net.createServer((socket) => {
     sockets.add(socket);
     socket.on('close', () => sockets.delete(socket));
-    void server.serve(socket, { name: 'tester' }).finally(() => socket.destroy());
+    const name = opts.clientName ?? `tester${++connections}`;
+    void server.serve(socket, { name }).finally(() => socket.destroy());
   });
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   const port = (listener.address() as net.AddressInfo).port;
@@ -109,11 +116,23 @@ export async function until(check: () => boolean, ms = 5000, what = 'a condition
   }
 }
 
+/** A frame on its way through the proxy. */
+export type ProxyFrame =
+  { kind: 'control'; msg: Message; payload: Buffer } | { kind: 'data'; payload: Buffer };
+
 export interface ProxyOptions {
   /** One-way delay added to every chunk, both directions. */
   latencyMs?: number;
   /** Cut the connection (both sockets destroyed) once this many bytes went this way. */
   cut?: { direction: 'toServer' | 'toClient'; afterBytes: number };
+  /**
+   * Sees every frame going this way before it is forwarded; may return another payload for it (the
+   * frame is sent with that payload). The proxy then forwards whole frames, not the chunks it read.
+   */
+  onFrame?: {
+    direction: 'toServer' | 'toClient';
+    rewrite: (frame: ProxyFrame) => Buffer | undefined;
+  };
 }
 
 /** A TCP proxy in front of the server that records the control messages going each way. */
@@ -153,6 +172,10 @@ export async function startProxy(serverPort: number, opts: ProxyOptions = {}): P
     relay(up, down, 'toClient');
   });
   function relay(from: net.Socket, to: net.Socket, way: 'toServer' | 'toClient'): void {
+    if (opts.onFrame?.direction === way) {
+      relayFrames(from, to, way, opts.onFrame.rewrite);
+      return;
+    }
     const decoder = new FrameDecoder();
     const cut = opts.cut?.direction === way ? opts.cut.afterBytes : Infinity;
     // One FIFO per direction, drained by one timer, so delayed chunks keep their order.
@@ -197,6 +220,42 @@ export async function startProxy(serverPort: number, opts: ProxyOptions = {}): P
       push(piece);
     });
     from.on('end', () => push('end'));
+  }
+  /** Forwards whole frames, each shown to `rewrite` first (a parser of its own: 5-byte headers). */
+  function relayFrames(
+    from: net.Socket,
+    to: net.Socket,
+    way: 'toServer' | 'toClient',
+    rewrite: (frame: ProxyFrame) => Buffer | undefined,
+  ): void {
+    let pending = Buffer.alloc(0);
+    from.on('data', (chunk: Buffer) => {
+      proxy.bytes[way] += chunk.length;
+      pending = Buffer.concat([pending, chunk]);
+      while (pending.length >= 5) {
+        const type = pending[0]!;
+        const length = pending.readUInt32BE(1);
+        if (pending.length < 5 + length) break;
+        const payload = pending.subarray(5, 5 + length);
+        pending = pending.subarray(5 + length);
+        let frame: ProxyFrame;
+        if (type === 1) {
+          const msg = decodeMessage(payload);
+          proxy[way].push(msg.t);
+          frame = { kind: 'control', msg, payload };
+        } else {
+          frame = { kind: 'data', payload };
+        }
+        const out = rewrite(frame) ?? payload;
+        const header = Buffer.alloc(5);
+        header[0] = type;
+        header.writeUInt32BE(out.length, 1);
+        if (!to.destroyed) to.write(Buffer.concat([header, out]));
+      }
+    });
+    from.on('end', () => {
+      if (!to.destroyed) to.end();
+    });
   }
   await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
   proxy.port = (listener.address() as net.AddressInfo).port;
