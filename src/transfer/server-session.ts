@@ -26,7 +26,7 @@ import { walkTree } from './walk.js';
 const log = logger('server');
 
 /** How the working directory is named to a client: never by its real path. */
-const SHARED = 'the shared folder';
+const SHARED = 'The shared folder';
 
 export interface SessionContext {
   workDir: string;
@@ -133,7 +133,11 @@ export class ServerSession {
     const shown = paths.slice(0, 3).map((p) => quote(p, 120));
     const rest = paths.length - shown.length + more;
     let detail = shown.join(', ') + (rest > 0 ? ` and ${rest} more` : '');
-    if (refused > 0) detail += ` (${refused} refused)`;
+    if (refused > 0) {
+      detail = detail
+        ? `${detail} (${refused} refused)`
+        : `${refused} refused path${refused === 1 ? '' : 's'}`;
+    }
     this.ctx.onProgress({ type: 'server:request', client: this.client, op, detail });
   }
 

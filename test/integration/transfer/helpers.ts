@@ -9,7 +9,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ProgressEvent } from '../../../src/progress.js';
-import { FrameDecoder } from '../../../src/protocol/frames.js';
+import { encodeControl, FrameDecoder } from '../../../src/protocol/frames.js';
 import { decodeMessage, type Message } from '../../../src/protocol/messages.js';
 import { FileClient, type OpenOptions } from '../../../src/transfer/file-client.js';
 import { FileServer, type FileServerOptions } from '../../../src/transfer/file-server.js';
@@ -271,4 +271,99 @@ export function tally(types: string[]): Record<string, number> {
   const out: Record<string, number> = {};
   for (const t of types) out[t] = (out[t] ?? 0) + 1;
   return out;
+}
+
+/**
+ * A peer that speaks the protocol by hand over a socket: sends any message or raw data frame, and
+ * reads the other side's messages (keepalives dropped). For hostile clients and servers.
+ */
+export interface RawPeer {
+  socket: net.Socket;
+  send(msg: Message): void;
+  /** One data frame carrying `bytes` (length-prefixed by hand: any length, even a wrong one). */
+  data(bytes: Buffer): void;
+  /** The next message; rejects when the connection closes first or after `ms`. */
+  next(ms?: number): Promise<Message>;
+  /** Every message until the other side closes. */
+  rest(ms?: number): Promise<Message[]>;
+  close(): void;
+}
+
+export function rawPeer(socket: net.Socket): RawPeer {
+  const decoder = new FrameDecoder();
+  const inbox: Message[] = [];
+  let closed = false;
+  let wake: (() => void) | undefined;
+  socket.on('data', (chunk: Buffer) => {
+    for (const f of decoder.push(chunk)) {
+      if (f.kind !== 'control') continue;
+      const msg = decodeMessage(f.payload);
+      if (msg.t !== 'keepalive') inbox.push(msg);
+    }
+    wake?.();
+  });
+  const onEnd = (): void => {
+    closed = true;
+    wake?.();
+  };
+  socket.on('close', onEnd);
+  socket.on('error', onEnd);
+  const next = async (ms = 10_000): Promise<Message> => {
+    const end = Date.now() + ms;
+    while (inbox.length === 0) {
+      if (closed) throw new Error('the connection closed before the next message');
+      const left = end - Date.now();
+      if (left <= 0) throw new Error('timed out waiting for a message');
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+    return inbox.shift()!;
+  };
+  return {
+    socket,
+    send: (msg) => socket.write(encodeControl(msg)),
+    data(bytes) {
+      const header = Buffer.alloc(5);
+      header[0] = 2;
+      header.writeUInt32BE(bytes.length, 1);
+      socket.write(Buffer.concat([header, bytes]));
+    },
+    next,
+    async rest(ms = 10_000) {
+      const out: Message[] = [];
+      for (;;) {
+        try {
+          out.push(await next(ms));
+        } catch (err) {
+          if (closed) return out;
+          throw err;
+        }
+      }
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+/** A raw client past hello/welcome. */
+export async function rawClient(port: number, name = 'mallory'): Promise<RawPeer> {
+  const peer = rawPeer(await connect(port));
+  peer.send({ t: 'hello', v: 1, client: name, features: [], idleMs: 0 });
+  const welcome = await peer.next();
+  if (welcome.t !== 'welcome') throw new Error(`expected welcome, got ${JSON.stringify(welcome)}`);
+  return peer;
+}
+
+/** The last message of a list, which must be `error {code}`; returns it. */
+export function lastError(msgs: Message[], code: string): Extract<Message, { t: 'error' }> {
+  const last = msgs.at(-1);
+  if (last?.t !== 'error' || last.code !== code) {
+    throw new Error(`expected error ${code} last, got ${JSON.stringify(msgs)}`);
+  }
+  return last;
 }

@@ -282,6 +282,53 @@ describe('a malicious server', () => {
     assert.ok(!(await readdir(into)).includes('f'));
   });
 
+  it('folder entries of a manifest create one folder each, and a path 129 deep none', async () => {
+    const into = join(base.path, 'deep-dirs');
+    await mkdir(into);
+    script = async (ch) => {
+      await ch.readMessage();
+      const dirs = [
+        { root: 0, path: ['photos', ...Array<string>(128).fill('z')].join('/'), mtimeMs: 0 },
+        ...Array.from({ length: 100 }, (_, k) => ({
+          root: 0,
+          path: ['photos', `b${k}`, ...Array<string>(126).fill('a')].join('/'),
+          mtimeMs: 0,
+        })),
+      ];
+      ch.send({ t: 'manifest', files: [], dirs, problems: [], last: true });
+      await ch.readMessage();
+      ch.send({ t: 'done' });
+      await ch.readMessage();
+    };
+    const client = await openClient(port);
+    assert.deepEqual(await client.get(['photos'], into), []);
+    await client.close();
+    let folders = 0;
+    for (const e of await readdir(into, { withFileTypes: true, recursive: true }))
+      if (e.isDirectory()) folders++;
+    // At most one per entry (101) plus 128: before the folder budget, 100 x 127 + 1 folders.
+    assert.equal(folders, 101 + 128);
+  });
+
+  it('a manifest with more folder entries than one command may hold is a PROTOCOL_ERROR', async () => {
+    const into = join(base.path, 'many-dirs');
+    await mkdir(into);
+    script = async (ch) => {
+      await ch.readMessage();
+      const dirs = Array.from({ length: 16_384 }, () => ({ root: 0, path: 'photos', mtimeMs: 0 }));
+      for (let k = 0; k < 4; k++)
+        ch.send({ t: 'manifest', files: [], dirs, problems: [], last: k === 3 });
+    };
+    const client = await openClient(port);
+    await assert.rejects(client.get(['photos'], into), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'PROTOCOL_ERROR');
+      assert.match(err.message, /larger manifest than one command may hold \(.*50000 folders/);
+      return true;
+    });
+    await client.close();
+    assert.deepEqual(await readdir(into), []);
+  });
+
   it('a server listing unsafe names is a PROTOCOL_ERROR', async () => {
     script = async (ch) => {
       await ch.readMessage();
