@@ -127,11 +127,13 @@ export interface ProxyOptions {
   cut?: { direction: 'toServer' | 'toClient'; afterBytes: number };
   /**
    * Sees every frame going this way before it is forwarded; may return another payload for it (the
-   * frame is sent with that payload). The proxy then forwards whole frames, not the chunks it read.
+   * frame is sent with that payload), or 'hold' to keep it back until the next frame that passes
+   * (held frames go just before it, in order). The proxy then forwards whole frames, not the chunks
+   * it read.
    */
   onFrame?: {
     direction: 'toServer' | 'toClient';
-    rewrite: (frame: ProxyFrame) => Buffer | undefined;
+    rewrite: (frame: ProxyFrame) => Buffer | 'hold' | undefined;
   };
 }
 
@@ -140,6 +142,8 @@ export interface Proxy {
   port: number;
   toServer: string[];
   toClient: string[];
+  /** Both directions in the order the proxy saw them (a request before its answer). */
+  log: { way: 'toServer' | 'toClient'; t: string }[];
   bytes: { toServer: number; toClient: number };
   close(): Promise<void>;
 }
@@ -149,6 +153,7 @@ export async function startProxy(serverPort: number, opts: ProxyOptions = {}): P
     port: 0,
     toServer: [],
     toClient: [],
+    log: [],
     bytes: { toServer: 0, toClient: 0 },
     close: async () => {},
   };
@@ -212,7 +217,11 @@ export async function startProxy(serverPort: number, opts: ProxyOptions = {}): P
       proxy.bytes[way] += piece.length;
       try {
         for (const f of decoder.push(piece)) {
-          if (f.kind === 'control') proxy[way].push(decodeMessage(f.payload).t);
+          if (f.kind === 'control') {
+            const t = decodeMessage(f.payload).t;
+            proxy[way].push(t);
+            proxy.log.push({ way, t });
+          }
         }
       } catch {
         proxy[way].push('(undecodable)');
@@ -226,9 +235,10 @@ export async function startProxy(serverPort: number, opts: ProxyOptions = {}): P
     from: net.Socket,
     to: net.Socket,
     way: 'toServer' | 'toClient',
-    rewrite: (frame: ProxyFrame) => Buffer | undefined,
+    rewrite: (frame: ProxyFrame) => Buffer | 'hold' | undefined,
   ): void {
     let pending = Buffer.alloc(0);
+    const held: Buffer[] = [];
     from.on('data', (chunk: Buffer) => {
       proxy.bytes[way] += chunk.length;
       pending = Buffer.concat([pending, chunk]);
@@ -242,6 +252,7 @@ export async function startProxy(serverPort: number, opts: ProxyOptions = {}): P
         if (type === 1) {
           const msg = decodeMessage(payload);
           proxy[way].push(msg.t);
+          proxy.log.push({ way, t: msg.t });
           frame = { kind: 'control', msg, payload };
         } else {
           frame = { kind: 'data', payload };
@@ -249,8 +260,12 @@ export async function startProxy(serverPort: number, opts: ProxyOptions = {}): P
         const out = rewrite(frame) ?? payload;
         const header = Buffer.alloc(5);
         header[0] = type;
-        header.writeUInt32BE(out.length, 1);
-        if (!to.destroyed) to.write(Buffer.concat([header, out]));
+        header.writeUInt32BE(out === 'hold' ? payload.length : out.length, 1);
+        if (out === 'hold') {
+          held.push(Buffer.concat([header, payload]));
+          continue;
+        }
+        if (!to.destroyed) to.write(Buffer.concat([...held.splice(0), header, out]));
       }
     });
     from.on('end', () => {
