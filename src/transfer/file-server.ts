@@ -1,6 +1,8 @@
 // The file server: serves one working directory to authenticated connections handed over by the link
 // layer. Each connection is a ServerSession (server-session.ts); this class admits them (BUSY beyond
-// maxSessions, or beyond maxSessionsPerClient for one client, so no client can take every session),
+// maxSessions, or, once the client said hello, beyond maxSessionsPerClient for that client, so no
+// client can take every session; a path that lost the client's race never says hello and never
+// counts),
 // tracks them, removes expired partial files (partials.ts) at start and daily, and ends everything on
 // close(). The server serves every client itself; nothing is handed to another process.
 
@@ -76,38 +78,47 @@ export class FileServer {
       peer: `client ${peer.name}`,
       idleTimeoutMs: this.idleTimeoutMs,
     });
-    const theirs = this.perClient.get(peer.name) ?? 0;
     const refusal = this.closing
       ? `The file server ${this.opts.serverName} is shutting down.`
       : this.sessions.size >= this.maxSessions
         ? `The file server ${this.opts.serverName} is serving ${this.sessions.size} connections, its limit.`
-        : theirs >= this.maxPerClient
-          ? `The file server ${this.opts.serverName} is serving ${theirs} connections of ${peer.name}, the limit for one client.`
-          : undefined;
+        : undefined;
     if (refusal) {
       this.onProgress({ type: 'server:refused', client: peer.name, message: refusal });
       if (ch.writable) ch.send({ t: 'error', code: 'BUSY', message: refusal });
       await ch.end();
       return;
     }
+    let admitted = false;
     const session = new ServerSession(ch, peer.name, {
       workDir: this.opts.workDir,
       serverName: this.opts.serverName,
       idleTimeoutMs: this.idleTimeoutMs,
       onProgress: this.onProgress,
       peerId: peer.fingerprint ?? `name:${peer.name}`,
+      admit: () => {
+        const theirs = this.perClient.get(peer.name) ?? 0;
+        if (theirs >= this.maxPerClient) {
+          const message = `The file server ${this.opts.serverName} is serving ${theirs} connections of ${peer.name}, the limit for one client.`;
+          this.onProgress({ type: 'server:refused', client: peer.name, message });
+          throw new RcppError('BUSY', message);
+        }
+        this.perClient.set(peer.name, theirs + 1);
+        admitted = true;
+      },
     });
     this.sessions.add(session);
-    this.perClient.set(peer.name, theirs + 1);
     const run = session.run(opts.signal);
     this.running.add(run);
     try {
       await run;
     } finally {
       this.sessions.delete(session);
-      const left = (this.perClient.get(peer.name) ?? 1) - 1;
-      if (left > 0) this.perClient.set(peer.name, left);
-      else this.perClient.delete(peer.name);
+      if (admitted) {
+        const left = (this.perClient.get(peer.name) ?? 1) - 1;
+        if (left > 0) this.perClient.set(peer.name, left);
+        else this.perClient.delete(peer.name);
+      }
       this.running.delete(run);
     }
   }

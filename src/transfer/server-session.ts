@@ -1,6 +1,6 @@
 // One client connection on the file server, from hello to bye.
 //
-//   await-hello --hello(v ok)--> ready --list/get/put--> busy (one command) --done--> ready
+//   await-hello --hello(v ok, admitted)--> ready --list/get/put--> busy (one command) --done--> ready
 //   ready --bye--> closed;  any state --peer misbehaves / idle / shutdown--> error {code} sent, closed
 //
 // Commands run one at a time. A refused list (missing path...) is answered with `error` and the
@@ -35,6 +35,8 @@ export interface SessionContext {
   onProgress: OnProgress;
   /** Who the client is, for the partial files it leaves (its fingerprint, else its name). */
   peerId: string;
+  /** Called once the client said hello; throws (BUSY) when the server will not serve it now. */
+  admit?: () => void;
 }
 
 export class ServerSession {
@@ -102,6 +104,7 @@ export class ServerSession {
     if (msg.t !== 'hello') {
       throw new RcppError('PROTOCOL_ERROR', `The client sent ${msg.t} before hello.`);
     }
+    this.ctx.admit?.();
     this.heartbeat = heartbeatMs(msg.idleMs);
     this.ch.send({
       t: 'welcome',

@@ -12,6 +12,7 @@ import type { Message } from '../../../src/protocol/messages.js';
 import { CONTROL_CHARS } from '../../../src/protocol/text.js';
 import { partialPath } from '../../../src/transfer/safe-path.js';
 import {
+  connect,
   lastError,
   openClient,
   randomFile,
@@ -279,7 +280,12 @@ describe('sessions, sentences and logs', () => {
     const srv = await startServer({ workDir: work, maxSessions: 8, clientName: 'greedy' });
     const other = await startServer({ workDir: work, maxSessions: 8 });
     try {
+      // Paths that lost a client's race reach the server too, and never say hello: they do not
+      // count against the client's share.
+      const losers = await Promise.all([connect(srv.port), connect(srv.port)]);
+      await until(() => srv.server.activeSessions === 2, 5000, 'two silent connections');
       const held = await Promise.all([openClient(srv.port), openClient(srv.port)]);
+      for (const l of losers) l.destroy();
       await until(() => srv.server.activeSessions === 2, 5000, 'two sessions');
       await assert.rejects(openClient(srv.port), (err: Error & { code?: string }) => {
         assert.equal(err.code, 'BUSY');
