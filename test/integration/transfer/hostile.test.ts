@@ -563,6 +563,43 @@ describe('a malicious server', () => {
     assert.deepEqual(await readdir(into), []);
   });
 
+  it('two names a case-insensitive or normalizing disk would merge: the second is refused', async () => {
+    const into = join(base.path, 'fold');
+    await mkdir(into);
+    script = async (ch) => {
+      await ch.readMessage();
+      ch.send({
+        t: 'manifest',
+        files: ['d/Photo.jpg', 'd/photo.jpg', 'd/caf\u00e9', 'd/cafe\u0301'].map((path, i) => ({
+          i,
+          root: 0,
+          path,
+          size: 1,
+          mtimeMs: 0,
+        })),
+        dirs: [{ root: 0, path: 'd', mtimeMs: 0 }],
+        problems: [],
+        last: true,
+      });
+      const acc = await ch.readMessage();
+      assert.ok(acc.t === 'accept');
+      assert.deepEqual(
+        acc.files.map((f) => f.i),
+        [0, 2],
+      );
+      for (const f of acc.files) ch.send({ t: 'file-error', i: f.i, code: 'BUSY', message: 'no' });
+      ch.send({ t: 'done' });
+      for (;;) if ((await ch.readMessage()).t === 'done') break;
+    };
+    const client = await openClient(port);
+    const results = await client.get(['d'], into);
+    await client.close();
+    assert.deepEqual(
+      results.map((r) => (r.ok ? 'ok' : r.error.code)),
+      ['BUSY', 'PATH_REFUSED', 'BUSY', 'PATH_REFUSED'],
+    );
+  });
+
   it('a server listing unsafe names is a PROTOCOL_ERROR', async () => {
     script = async (ch) => {
       await ch.readMessage();
