@@ -231,7 +231,7 @@ function secureAndServe(
     expected: { name: client.name, fingerprint: client.fingerprint },
     signal: ctx.signal,
   })
-    .then(async ({ socket }) => {
+    .then(async ({ socket, peer }) => {
       await rememberProven(ctx.trust, client, ctx.onProgress);
       // The client keeps one stream and closes the others unused: announce a stream once it
       // carries the client's first bytes. (The file server's 'data' listener is added in the same
@@ -250,6 +250,7 @@ function secureAndServe(
         reason: candidate.reason,
         remote: candidate.remote,
         peer: client.name,
+        peerFingerprint: peer.fingerprint,
         setupMs: Date.now() - started,
         ...(candidate.family && { family: candidate.family }),
       });

@@ -292,6 +292,7 @@ async function race(
         reason: winner.candidate.reason,
         remote: winner.candidate.remote,
         peer: opts.serverName,
+        peerFingerprint: winner.secured.peer.fingerprint,
         family: winner.candidate.family ?? joined.session.family,
         setupMs,
       },

@@ -133,7 +133,12 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
         serverView.onProgress(e);
         if (e.type === 'signaling:ready') ready();
       },
-      onLink: (link) => fileServer.serve(link.stream, { name: link.peer }, { signal: stop.signal }),
+      onLink: (link) =>
+        fileServer.serve(
+          link.stream,
+          { name: link.peer, fingerprint: link.peerFingerprint },
+          { signal: stop.signal },
+        ),
     }).finally(() => fileServer.close());
     await Promise.race([signalingReady, serving]);
     say('');
