@@ -128,8 +128,7 @@ function report(
       });
       // Most messages name the file already; prefix it only when they do not.
       const named = r.error.message.includes(r.file) ? '' : `${r.file}: `;
-      ctx.io.stderr.write(`Error: ${named}${r.error.message}\n`);
-      if (r.error.hint) ctx.io.stderr.write(`${r.error.hint}\n`);
+      ctx.view.fileError(`${named}${r.error.message}`, r.error.hint);
     }
   }
   const ok = results.filter((r) => r.ok).length;
