@@ -79,7 +79,7 @@ export function trustFingerprint(
     if (info.fingerprint !== fingerprint) {
       throw new RcppError(
         'HOST_KEY_MISMATCH',
-        `The rendezvous ${hostLabel(info)} offered the host key ${info.keyType} ${info.fingerprint}, not ${fingerprint} as --trust-host-key says. Nothing was trusted or saved.`,
+        `The rendezvous ${hostLabel(info)} offered the host key ${info.keyType} ${info.fingerprint}, not ${fingerprint} as --trust-host-key says; it was not trusted.`,
         'Check the fingerprint with the rendezvous owner (ssh-keyscan HOST | ssh-keygen -lf - lists every key type); someone could be intercepting the connection.',
       );
     }

@@ -19,7 +19,7 @@ import { isPeerName } from '../rendezvous/names.js';
 import { sshHostAlias } from '../config/ssh-config.js';
 import type { UnknownHostKey } from '../rendezvous/ssh-session.js';
 import type { CommandContext } from './context.js';
-import { hostLabel, keyProblem, testLogin } from './login-test.js';
+import { hostLabel, keyProblem, testLogin, trustFingerprint } from './login-test.js';
 
 type Question = Record<string, unknown>;
 type Ask = (question: Question) => Promise<unknown>;
@@ -39,12 +39,13 @@ const NAME_CHARS = 'names use letters, digits, ".", "_" and "-" only';
 export async function runWizard(
   ctx: CommandContext,
   existing: Config | undefined,
+  opts: { trustHostKey?: string } = {},
 ): Promise<Config> {
   if (!ctx.io.stdin.isTTY || !ctx.io.stderr.isTTY) {
     throw new RcppError(
       'USAGE',
       'The configure wizard needs a terminal to ask its questions.',
-      'For scripts use: rcpp2p --configure --yes --rendezvous user@host[:port] --identity KEY --server-name NAME --client-name NAME --port N --dir PATH',
+      'For scripts use: rcpp2p --configure --yes --rendezvous user@host[:port] --identity KEY --trust-host-key SHA256:... --server-name NAME --client-name NAME --port N --dir PATH',
     );
   }
   const prompt = inquirer.createPromptModule({
@@ -83,8 +84,12 @@ export async function runWizard(
     });
     if (test !== true) return config;
     const knownHosts = expandHome(config.knownHostsFile);
-    const failure = await testLogin(ctx, config, (info) =>
-      confirmHostKey(ctx, ask, knownHosts, info),
+    const failure = await testLogin(
+      ctx,
+      config,
+      opts.trustHostKey !== undefined
+        ? trustFingerprint(ctx, opts.trustHostKey, knownHosts)
+        : (info) => confirmHostKey(ctx, ask, knownHosts, info),
     );
     if (failure === undefined) {
       ctx.io.stderr.write('Login works.\n');
