@@ -73,7 +73,11 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     }),
   };
   try {
-    return await run(ctx, opts, chosen ?? { mode: 'serve' });
+    const code = await run(ctx, opts, chosen ?? { mode: 'serve' });
+    if (interrupts > 0 && code === EXIT.ok && mode !== 'serve') {
+      view.onProgress({ type: 'note', text: 'It had finished before it could stop.' });
+    }
+    return code;
   } catch (err) {
     view.emitJson({ op: jsonOp(mode), ok: false, error: errorJson(err) });
     return view.fail(err);

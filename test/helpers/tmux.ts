@@ -18,7 +18,8 @@ export const BASE_ENV = {
   TERM: 'xterm-256color',
 };
 
-export const EXITED = /^\[exited with (\d+) at (\d+\.\d+)\]$/m;
+/** The shell's last line; a Ctrl-C the terminal echoed ("^C") may come first on it. */
+export const EXITED = /^(?:\^C)*\[exited with (\d+) at (\d+\.\d+)\]$/m;
 
 export function exitStatusOn(screen: string): number | undefined {
   const m = EXITED.exec(screen);
@@ -52,7 +53,8 @@ export class Terminal {
   /**
    * Runs argv in a new session through `sh`, which prints the exit status and the time when it
    * ends: tmux 3.3a sometimes leaves an exited pane process unreaped (no #{pane_dead_status}), the
-   * shell never does.
+   * shell never does. The shell traps SIGINT (a trap, unlike an ignore, is not inherited), so a
+   * Ctrl-C reaches the CLI and the shell lives on to print how it ended.
    */
   async start(
     session: string,
@@ -61,7 +63,12 @@ export class Terminal {
     size: { columns?: number; rows?: number; cwd?: string } = {},
   ): Promise<void> {
     const vars = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-    const shell = ['/bin/sh', '-c', '"$@"; echo "[exited with $? at $(date +%s.%N)]"', 'sh'];
+    const shell = [
+      '/bin/sh',
+      '-c',
+      'trap : INT; "$@"; echo "[exited with $? at $(date +%s.%N)]"',
+      'sh',
+    ];
     await this.tmux([
       'new-session',
       '-d',
