@@ -20,6 +20,7 @@ import { sshHostAlias } from '../config/ssh-config.js';
 import type { UnknownHostKey } from '../rendezvous/ssh-session.js';
 import type { CommandContext } from './context.js';
 import { hostLabel, keyProblem, testLogin, trustFingerprint } from './login-test.js';
+import { escapeControls } from './safe-text.js';
 
 type Question = Record<string, unknown>;
 type Ask = (question: Question) => Promise<unknown>;
@@ -249,7 +250,7 @@ async function confirmHostKey(
   const label = hostLabel(info);
   ctx.io.stderr.write(
     `\nThe authenticity of host ${label} can't be established.\n` +
-      `${info.keyType} key fingerprint is ${info.fingerprint}.\n` +
+      `${escapeControls(info.keyType)} key fingerprint is ${info.fingerprint}.\n` +
       (info.knownTypes.length > 0
         ? `(It is known with other key types: ${info.knownTypes.join(', ')}.)\n`
         : '') +
