@@ -7,6 +7,8 @@ export interface CliIo {
   cwd: string;
   /** Ends the process at once (a second Ctrl-C); process.exit when not given. */
   exit?: (code: number) => void;
+  /** Where SIGINT and SIGTERM arrive; the process when not given. */
+  signals?: Pick<NodeJS.EventEmitter, 'on' | 'off'>;
 }
 
 export function processIo(): CliIo {

@@ -52,8 +52,9 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
       (io.exit ?? process.exit)(EXIT.interrupted);
     }
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  const signals = io.signals ?? process;
+  signals.on('SIGINT', onSignal);
+  signals.on('SIGTERM', onSignal);
   if (io.env['RCPP2P_REPORT_RSS']) {
     // For `npm run bench`: the peak resident memory of this process, read at exit.
     process.once('exit', () =>
@@ -82,8 +83,8 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     view.emitJson({ op: jsonOp(mode), ok: false, error: errorJson(err) });
     return view.fail(err);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    signals.off('SIGINT', onSignal);
+    signals.off('SIGTERM', onSignal);
   }
 }
 

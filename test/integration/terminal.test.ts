@@ -194,19 +194,6 @@ describe('rcpp2p in a terminal: progress, Ctrl-C, questions', { skip }, () => {
     await rm(join(client.dir, HUGE));
   });
 
-  it('a second Ctrl-C quits at once (exit 130), the partial file stays', async () => {
-    await client$('twice', ['get', 'ASUS', HUGE]);
-    await term.waitFor('twice', MOVING, 30_000);
-    await term.keys('twice', 'C-c');
-    await term.waitFor('twice', /^Stopping\./m);
-    const pressed = Date.now();
-    await term.keys('twice', 'C-c');
-    const { code, atMs } = await term.waitExitAt('twice', 30_000);
-    assert.equal(code, 130, await term.screen('twice'));
-    assert.ok(atMs - pressed < STOP_MS, `quit ${atMs - pressed} ms after the second Ctrl-C`);
-    assert.ok(existsSync(join(client.dir, `${HUGE}.rcpp2p-partial`)));
-  });
-
   it('--addclient asks before it takes a name another machine registered', async () => {
     const phone1 = await lab.configure('client', 'PHONE', { machine: 'phone1' });
     const phone2 = await lab.configure('client', 'PHONE', { machine: 'phone2' });

@@ -5,6 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import ssh2 from 'ssh2';
@@ -383,7 +385,57 @@ describe('a wrong key passphrase is named as one', () => {
   });
 });
 
-async function waitFor(condition: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !condition(); i++) await new Promise((r) => setImmediate(r));
+describe('Ctrl-C', () => {
+  it('the first one says "Stopping" once and aborts the command; a second one exits 130 at once', async () => {
+    // a rendezvous that accepts the connection and never answers: the command waits in the SSH login
+    const held: Socket[] = [];
+    const blackHole = createServer((s) => held.push(s));
+    await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
+    const port = (blackHole.address() as AddressInfo).port;
+    const key = join(dir, 'ctrlc-key');
+    await writeFile(key, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    const config = join(dir, 'ctrlc', 'config.json');
+    const made = await run([
+      '--configure',
+      '--yes',
+      '--config',
+      config,
+      '--rendezvous',
+      `alice@127.0.0.1:${port}`,
+      '--identity',
+      key,
+      '--client-name',
+      'LAPTOP',
+    ]);
+    assert.equal(made.code, 0, made.stderr);
+
+    const streams = io();
+    const signals = new EventEmitter();
+    const exits: number[] = [];
+    const running = main(['node', 'rcpp2p', 'ls', 'ASUS', '--config', config], {
+      ...streams,
+      signals,
+      exit: (code) => exits.push(code),
+    });
+    try {
+      await waitFor(() => held.length > 0);
+      signals.emit('SIGINT');
+      assert.match(streams.err.text, /^Stopping\.\.\. \(press Ctrl-C again to quit at once\)$/m);
+      assert.deepEqual(exits, [], 'the first Ctrl-C lets the command stop by itself');
+      signals.emit('SIGTERM');
+      assert.deepEqual(exits, [130], 'the second one exits at once');
+      assert.equal(streams.err.text.match(/Stopping/g)?.length, 1);
+    } finally {
+      for (const s of held) s.destroy();
+      blackHole.close();
+      await running;
+    }
+    assert.equal(signals.listenerCount('SIGINT'), 0, 'main removes its handlers');
+  });
+});
+
+async function waitFor(condition: () => boolean, ms = 10_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!condition() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   assert.ok(condition(), 'condition not met');
 }
