@@ -75,7 +75,9 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
   };
   try {
     const code = await run(ctx, opts, chosen ?? { mode: 'serve' });
-    if (interrupts > 0 && code === EXIT.ok && mode !== 'serve') {
+    // (the long-running modes end with 0 on Ctrl-C: that is how they stop)
+    const oneShot = ['get', 'put', 'filelist', 'addclient'].includes(mode);
+    if (interrupts > 0 && code === EXIT.ok && oneShot) {
       view.onProgress({ type: 'note', text: 'It had finished before it could stop.' });
     }
     return code;
