@@ -49,12 +49,13 @@ export async function getCommand(
     }
   }
   return withServer(ctx, serverName, async ({ link, client }) => {
+    const started = Date.now();
     const results = await client.get(remotePaths, localDir, {
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       force: opts.force,
     });
-    return report(ctx, serverName, results, link);
+    return report(ctx, serverName, results, link, Date.now() - started);
   });
 }
 
@@ -79,12 +80,13 @@ export async function putCommand(
     }
   }
   return withServer(ctx, serverName, async ({ link, client }) => {
+    const started = Date.now();
     const results = await client.put(absolute, opts.to ?? '', {
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       force: opts.force,
     });
-    return report(ctx, serverName, results, link);
+    return report(ctx, serverName, results, link, Date.now() - started);
   });
 }
 
@@ -93,15 +95,15 @@ function report(
   serverName: string,
   results: TransferResult[],
   link: { path: string; reason: string; setupMs: number },
+  /** The whole get or put: files overlap (one streams while the last is verified), so no sum. */
+  ms: number,
 ): number {
   ctx.view.finish();
   let exitCode = 0;
   let bytes = 0;
-  let ms = 0;
   for (const r of results) {
     if (r.ok) {
       bytes += r.bytes - r.resumedBytes;
-      ms += r.transferMs;
       ctx.view.emitJson({
         op: r.op,
         ok: true,
