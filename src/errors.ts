@@ -6,6 +6,7 @@ export const ERROR_CODES = [
   'CONFIG_MISSING',
   'CONFIG_INVALID',
   'USAGE',
+  'PORT_IN_USE',
   // the rendezvous host
   'RENDEZVOUS_UNREACHABLE',
   'RENDEZVOUS_TIMEOUT',
@@ -17,8 +18,10 @@ export const ERROR_CODES = [
   // peers
   'PEER_UNKNOWN',
   'PEER_OFFLINE',
+  'PEER_NOT_ANSWERING',
   'PEER_REFUSED',
   'PEER_IDENTITY_MISMATCH',
+  'PEER_IDENTITY_CHANGED',
   'NAME_IN_USE',
   'NO_PATH',
   // the transfer protocol

@@ -6,7 +6,7 @@ import { defaultConfigPath } from '../config/paths.js';
 
 /** The commands that act with this peer's config (not --rendezvous-server, --demo, --help). */
 const PEER_COMMANDS =
-  /\brcpp2p(?= (?:--(?:configure|addclient|filelist|get|put)|get|put|ls|serve)\b)/g;
+  /\brcpp2p(?= (?:--(?:configure|addclient|filelist|get|put|forget-peer)|get|put|ls|serve)\b)/g;
 
 /** A function adding `--config PATH` after "rcpp2p" in advice; the identity for the default config. */
 export function adviceFor(

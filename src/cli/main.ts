@@ -111,6 +111,8 @@ async function run(ctx: CommandContext, opts: Options, chosen: Chosen): Promise<
         password: opts.accountPassword === true,
       });
     }
+    case 'forgetPeer':
+      return (await import('./commands/forget-peer.js')).forgetPeerCommand(ctx, chosen.name);
     case 'addclient':
       return (await import('./commands/add-client.js')).addClientCommand(ctx, {
         replace: opts.replace === true,
@@ -145,6 +147,7 @@ function checkOnlyWith(opts: Options, chosen: Chosen): void {
     ['replace', '--replace', ['addclient']],
     ['trustHostKey', '--trust-host-key', ['configure']],
     ['testLogin', '--test-login', ['configure']],
+    ['allowClients', '--allow-clients', ['configure']],
   ];
   for (const [key, flag, modes] of only) {
     if (opts[key] !== undefined && !modes.includes(chosen.mode)) {

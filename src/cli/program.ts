@@ -22,6 +22,7 @@ export interface Options extends Partial<ConfigureFlags> {
   periodic?: boolean;
   demo?: boolean;
   rendezvousServer?: boolean;
+  forgetPeer?: string;
   listen?: string;
   state?: string;
   addAccount?: string;
@@ -32,6 +33,7 @@ export interface Options extends Partial<ConfigureFlags> {
 
 export type Chosen =
   | { mode: 'configure' | 'addclient' | 'demo' | 'rendezvousServer' | 'serve' }
+  | { mode: 'forgetPeer'; name: string }
   | { mode: 'filelist'; server: string; folder: string }
   | { mode: 'get' | 'put'; server: string; files: string[] };
 
@@ -44,10 +46,20 @@ export const MODES = {
   put: 'put',
   demo: 'demo',
   rendezvousServer: 'rendezvous-server',
+  forgetPeer: 'forget-peer',
   serve: '',
 } as const satisfies Record<Chosen['mode'], string>;
 
-const FLAG_MODES = ['configure', 'addclient', 'filelist', 'get', 'put', 'demo', 'rendezvousServer'];
+const FLAG_MODES = [
+  'configure',
+  'addclient',
+  'filelist',
+  'get',
+  'put',
+  'demo',
+  'rendezvousServer',
+  'forgetPeer',
+];
 
 /** Words people try out of habit, and the command that does it. */
 const SIMILAR: Record<string, string> = {
@@ -139,6 +151,12 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     )
     .addOption(
       new Option(
+        '--forget-peer <NAME>',
+        'forget the identity remembered for a peer (known_peers), to accept its new one',
+      ).conflicts(exclusive('forgetPeer')),
+    )
+    .addOption(
+      new Option(
         '--demo',
         'show rcpp2p working on this machine (embedded rendezvous, temporary folders)',
       ).conflicts(exclusive('demo')),
@@ -184,6 +202,10 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     .option('--dir <path>', "the file server's working directory (its shared folder)")
     .option('--poll-seconds <n>', 'periodic mode interval (default 10)')
     .option('--keepalive-seconds <n>', 'SSH keepalive interval (default 15)')
+    .option(
+      '--allow-clients <who>',
+      'clients the file server serves: new (default: known ones and new ones), known (only those it has met), or NAME,NAME',
+    )
     .optionsGroup('--rendezvous-server options:')
     .option('--listen <host:port>', 'address to listen on (default 0.0.0.0:2222)')
     .option('--state <dir>', 'folder for its host key, accounts and records')
@@ -259,6 +281,8 @@ function fromFlags(program: Command): Chosen {
   if (value('addclient')) return { mode: 'addclient' };
   if (value('demo')) return { mode: 'demo' };
   if (value('rendezvousServer')) return { mode: 'rendezvousServer' };
+  const forget = value('forgetPeer');
+  if (typeof forget === 'string') return { mode: 'forgetPeer', name: forget };
   if (value('filelist') !== undefined) {
     const [server, folder = '', ...extra] = words('filelist');
     if (server === undefined || extra.length > 0)

@@ -5,9 +5,9 @@
 //
 // Every line passes through escapeControls() on its way out: file names, peer names and sentences
 // from peers may carry terminal escapes or bidi overrides, and this is the last place to stop them.
+import { familyOf, formatEndpoint, hostPort, type Endpoint, type NatKind } from '../peer.js';
 import type { ProgressEvent } from '../progress.js';
 import { describeNat } from '../nat/nat-kind.js';
-import type { NatKind } from '../rendezvous/peer-record.js';
 import { formatSeconds } from './format.js';
 import { reportError } from './report-error.js';
 import { escapeControls } from './safe-text.js';
@@ -113,7 +113,7 @@ export class ConsoleView {
     switch (e.type) {
       case 'rendezvous:connecting':
         this.step(
-          `Connecting to rendezvous ${e.host}:${e.port} from ${e.localPort === 0 ? 'a fresh local port' : `local port ${e.localPort}`}... `,
+          `Connecting to rendezvous ${hostPort(e.host, e.port)} from ${e.localPort === 0 ? 'a fresh local port' : `local port ${e.localPort}`}... `,
         );
         break;
       case 'rendezvous:connected':
@@ -129,12 +129,20 @@ export class ConsoleView {
         break;
       case 'nat:external-address':
         this.line(
-          `External address: ${e.external.ip}:${e.external.port} (${describeNat(e.natKind as NatKind)}).`,
+          `External address: ${describeReach(e.external, e.natKind)}` +
+            (e.other ? `; ${describeReach(e.other.external, e.other.natKind)}` : '') +
+            '.',
         );
         break;
       case 'peer:found':
         this.line(
           `Found ${e.role === 'server' ? 'file server' : 'client'} ${e.name} (record updated ${ago(e.lastSeen, this.now())}).`,
+        );
+        break;
+      case 'peer:first-contact':
+        this.line(
+          `First contact with ${e.role === 'server' ? 'file server' : 'client'} ${e.name}: ` +
+            `remembered its identity ${e.fingerprint} in ${e.file}.`,
         );
         break;
       case 'record:published':
@@ -235,6 +243,12 @@ export class ConsoleView {
   private write(text: string): void {
     this.opts.stderr.write(text);
   }
+}
+
+/** "203.0.113.21:40001 (NAT keeps ports)", "IPv6 [2001:db8:1::2]:40001 (no NAT)". */
+function describeReach(external: Endpoint, nat: NatKind): string {
+  const family = familyOf(external.ip);
+  return `${family === 6 ? 'IPv6 ' : ''}${formatEndpoint(external)} (${describeNat(nat, family)})`;
 }
 
 function pathWords(path: string): string {

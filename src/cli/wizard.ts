@@ -15,7 +15,7 @@ import { parseRendezvous, type Config } from '../config/config.js';
 import { defaultKnownHostsFile, expandHome } from '../config/paths.js';
 import { abortError, RcppError } from '../errors.js';
 import { appendKnownHost } from '../rendezvous/known-hosts-file.js';
-import { isPeerName } from '../rendezvous/names.js';
+import { isPeerName } from '../peer.js';
 import { sshHostAlias } from '../config/ssh-config.js';
 import type { UnknownHostKey } from '../rendezvous/ssh-session.js';
 import type { CommandContext } from './context.js';
@@ -199,6 +199,7 @@ async function askAll(
     ...(workDir !== undefined && { workDir }),
     pollSeconds: existing?.pollSeconds ?? 10,
     keepaliveSeconds: existing?.keepaliveSeconds ?? 15,
+    ...(existing?.allowClients !== undefined && { allowClients: existing.allowClients }),
   };
 }
 

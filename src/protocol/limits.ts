@@ -41,7 +41,7 @@ export const MAX_LISTING_ENTRIES = 100_000;
 export const MAX_MESSAGE_CHARS = 8192;
 
 /** Peer names follow the rendezvous record names. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { PEER_NAME as NAME_PATTERN } from '../peer.js';
 
 /** Feature flags offered in hello/welcome (none defined in version 1; unknown ones are ignored). */
 export const FEATURE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;

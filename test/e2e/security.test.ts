@@ -72,6 +72,24 @@ describe('security in the NAT lab', { skip }, () => {
     assert.equal(register.code, 0, describeRun(register));
     try {
       await writeRandomFile(join(peers.workDir, 'secret.bin'), 10_000);
+      // The server has met the real LAPTOP before (known_peers): the changed record is refused
+      // before any connection, and the server's log says why.
+      const pinned = await peers.client(['--get', 'ASUS', 'secret.bin']);
+      assert.equal(pinned.code, 4, describeRun(pinned));
+      assert.match(pinned.stderr, /WARNING: client LAPTOP now claims identity SHA256:/);
+      await server.waitForOutput(
+        /Refused LAPTOP: WARNING: client LAPTOP now claims identity/,
+        10_000,
+      );
+      // A server that never met LAPTOP trusts the record, and TLS catches the real LAPTOP's key.
+      const forget = await lab.exec('server', process.execPath, [
+        RCPP2P_BIN,
+        '--config',
+        peers.serverConfig,
+        '--forget-peer',
+        'LAPTOP',
+      ]);
+      assert.equal(forget.code, 0, describeRun(forget));
       const r = await peers.client(['--get', 'ASUS', 'secret.bin']);
       assert.equal(r.code, 4, describeRun(r));
       assert.match(r.stderr, /refused this peer's certificate/);
@@ -90,6 +108,18 @@ describe('security in the NAT lab', { skip }, () => {
     record.fingerprint = 'SHA256:' + randomBytes(32).toString('base64').replace(/=+$/, '');
     await writeFile(recordFile, JSON.stringify(record));
     try {
+      // The client has met ASUS before: the changed record is refused with both fingerprints.
+      const pinned = await peers.client(['--filelist', 'ASUS']);
+      assert.equal(pinned.code, 4, describeRun(pinned));
+      assert.match(
+        pinned.stderr,
+        /WARNING: file server ASUS now claims identity SHA256:\S+ .* known it as SHA256:/,
+      );
+      // the advice names this peer's --config (the lab's configs are never the default one)
+      assert.match(pinned.stderr, /rcpp2p --config \S+ --forget-peer ASUS/);
+      // A client that never met ASUS trusts the record, and TLS catches the real server's key.
+      const forget = await peers.client(['--forget-peer', 'ASUS']);
+      assert.equal(forget.code, 0, describeRun(forget));
       const r = await peers.client(['--filelist', 'ASUS']);
       assert.equal(r.code, 4, describeRun(r));
       assert.match(

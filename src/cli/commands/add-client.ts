@@ -4,8 +4,7 @@
 // that machine out: in a terminal the user is asked; otherwise (or with --yes) it takes --replace.
 import { RcppError } from '../../errors.js';
 import { joinRendezvous } from '../../link/join-rendezvous.js';
-import { describeAge, type PeerRecord } from '../../rendezvous/peer-record.js';
-import { SOFTWARE } from '../../version.js';
+import { describeAge, selfRecord, type PeerRecord } from '../../rendezvous/peer-record.js';
 import { loadPeer, requireName, type CommandContext } from '../context.js';
 import { escapeControls } from '../safe-text.js';
 
@@ -38,18 +37,11 @@ export async function addClientCommand(
     if (previous && previous.fingerprint !== peer.identity.fingerprint && !flags.replace) {
       await confirmReplace(ctx, flags, previous, peer.identity.fingerprint);
     }
-    const record: PeerRecord = {
-      v: 1,
-      role: 'client',
-      name: clientName,
-      fingerprint: peer.identity.fingerprint,
-      lastSeen: new Date().toISOString(),
-      software: SOFTWARE,
-      external: joined.self.external,
-      local: joined.self.local,
-      nat: joined.self.nat,
-    };
-    await joined.directory.publish(record);
+    const record = selfRecord(
+      { role: 'client', name: clientName, fingerprint: peer.identity.fingerprint },
+      joined.self,
+    );
+    await joined.directory.publish(record, ctx.signal);
     ctx.view.onProgress({ type: 'record:published', name: clientName, role: 'client' });
     if (previous && previous.fingerprint !== record.fingerprint) {
       ctx.view.onProgress({
@@ -57,7 +49,7 @@ export async function addClientCommand(
         text: `Replaced an earlier client ${clientName} with identity ${previous.fingerprint}; this one is ${record.fingerprint}.`,
       });
     }
-    const servers = await joined.directory.list('server');
+    const servers = await joined.directory.list('server', ctx.signal);
     ctx.view.emitJson({
       op: 'addclient',
       ok: true,

@@ -6,6 +6,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { loadConfig, parseRendezvous, saveConfig, type Config } from '../../config/config.js';
 import { defaultKnownHostsFile, expandHome, identityPathFor } from '../../config/paths.js';
 import { isRcppError, RcppError } from '../../errors.js';
+import { checkPeerName } from '../../peer.js';
 import { createIdentity, loadIdentity, type Identity } from '../../secure/identity.js';
 import type { CommandContext } from '../context.js';
 import { commandFor } from '../advice.js';
@@ -29,6 +30,7 @@ export interface ConfigureFlags {
   trustHostKey?: string;
   /** Log in once before saving; a failure saves nothing. */
   testLogin?: boolean;
+  allowClients?: string;
 }
 
 export async function configureCommand(
@@ -173,5 +175,26 @@ function fromFlags(
     pollSeconds: number(flags.pollSeconds, '--poll-seconds') ?? existing?.pollSeconds ?? 10,
     keepaliveSeconds:
       number(flags.keepaliveSeconds, '--keepalive-seconds') ?? existing?.keepaliveSeconds ?? 15,
+    ...allowClientsFrom(flags.allowClients, existing),
   };
+}
+
+/** --allow-clients new | known | NAME,NAME... */
+function allowClientsFrom(
+  text: string | undefined,
+  existing: Config | undefined,
+): Pick<Config, 'allowClients'> {
+  if (text === undefined) {
+    return existing?.allowClients === undefined ? {} : { allowClients: existing.allowClients };
+  }
+  if (text === 'new' || text === 'known') return { allowClients: text };
+  const names = text
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const name of names) checkPeerName(name, 'client name in --allow-clients');
+  if (names.length === 0) {
+    throw new RcppError('USAGE', '--allow-clients needs "new", "known" or client names (A,B,C).');
+  }
+  return { allowClients: names };
 }

@@ -15,7 +15,6 @@ import { loadPeer } from '../context.js';
 import { saveAccounts } from '../../rendezvous-server/accounts.js';
 import { startRendezvousServer } from '../../rendezvous-server/server.js';
 import { createIdentity } from '../../secure/identity.js';
-import { closeLinkStream } from '../../net/tcp.js';
 import { FileServer } from '../../transfer/file-server.js';
 import type { CommandContext } from '../context.js';
 import { ConsoleView } from '../view.js';
@@ -127,19 +126,14 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
       localPort: serverPort,
       serverName: SERVER,
       identity: peer.identity,
+      trust: peer.trust,
       pollSeconds: 10,
       signal: stop.signal,
       onProgress: (e) => {
         serverView.onProgress(e);
         if (e.type === 'signaling:ready') ready();
       },
-      onLink: async (stream, raw, info) => {
-        try {
-          await fileServer.serve(stream, { name: info.client }, { signal: stop.signal });
-        } finally {
-          closeLinkStream(raw);
-        }
-      },
+      onLink: (link) => fileServer.serve(link.stream, { name: link.peer }, { signal: stop.signal }),
     }).finally(() => fileServer.close());
     await Promise.race([signalingReady, serving]);
     say('');

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
-import { checkPeerName } from '../../rendezvous/names.js';
+import { checkPeerName } from '../../peer.js';
 import {
   hashPassword,
   loadAccounts,

@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
-import { checkPeerName } from '../../rendezvous/names.js';
+import { checkPeerName } from '../../peer.js';
 import type { TransferResult } from '../../transfer/file-client.js';
 import { checkRelativePath, normalizeUserPath } from '../../transfer/safe-path.js';
 import type { CommandContext } from '../context.js';
@@ -94,7 +94,7 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: { path: string; reason: string; setupMs: number },
+  link: { path: string; family?: 4 | 6; reason: string; setupMs: number },
   /** The whole get or put: files overlap (one streams while the last is verified), so no sum. */
   ms: number,
 ): number {
@@ -114,6 +114,7 @@ function report(
         resumedBytes: r.resumedBytes,
         sha256: r.sha256,
         path: link.path,
+        family: link.family,
         reason: link.reason,
         setupMs: link.setupMs,
         transferMs: r.transferMs,
