@@ -67,6 +67,8 @@ export async function answerSignaling(
   if (request.t !== 'request') {
     throw new RcppError('PROTOCOL_ERROR', `Expected a connection request, got "${request.t}".`);
   }
+  // Alive and on it: the client keeps waiting however busy we are, instead of calling us hung.
+  writeSignal(channel, { t: 'received', session: request.session });
   const client = await ctx.directory
     .read('client', request.client, ctx.signal)
     .catch((err: unknown) => {

@@ -13,6 +13,7 @@ import { deadline } from '../deadline.js';
 import { abortError, isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import { hostPort } from '../peer.js';
+import { Slots } from '../slots.js';
 import {
   closeWithoutTimeWait,
   connectFrom,
@@ -84,6 +85,8 @@ interface ChannelRequest<T> {
 }
 
 const EXEC_TIMEOUT_MS = 15_000;
+/** Below OpenSSH's default MaxSessions (10), leaving room for forwarded channels' bookkeeping. */
+const MAX_CONCURRENT_EXECS = 8;
 /** How long a login keeps retrying connections the host dropped before the SSH handshake. */
 const PREAUTH_RETRY_MS = 20_000;
 
@@ -138,6 +141,8 @@ export class RendezvousSession {
   private readonly client: Client;
   private closing: Promise<void> | undefined;
   private incoming: ((stream: Duplex) => void) | undefined;
+  /** OpenSSH refuses an 11th session channel on one connection (MaxSessions 10): queue instead. */
+  private readonly execSlots = new Slots(MAX_CONCURRENT_EXECS);
 
   private constructor(client: Client, socket: Socket, closed: Promise<Error | undefined>) {
     this.client = client;
@@ -282,7 +287,19 @@ export class RendezvousSession {
    * Runs one command; rejects only when the session fails, the command outlives `timeoutMs`, or the
    * signal aborts (the channel is then closed at once), not on a non-zero exit.
    */
-  exec(
+  async exec(
+    command: string,
+    opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
+  ): Promise<ExecResult> {
+    const release = await this.execSlots.take(opts.signal);
+    try {
+      return await this.execNow(command, opts);
+    } finally {
+      release();
+    }
+  }
+
+  private execNow(
     command: string,
     opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
   ): Promise<ExecResult> {
