@@ -429,6 +429,12 @@ export class FileClient {
       const f = m.files[i];
       return f && { file: f.path, size: f.size };
     });
+    opts.onProgress?.({
+      type: 'transfer:plan',
+      op: 'get',
+      files: prep.prepared.size,
+      bytes: [...prep.prepared.values()].reduce((n, p) => n + p.spec.size, 0),
+    });
     for (const r of prep.refused) events.failed?.(r.i, new RcppError(r.code, r.message));
     const outcomes = await receiveFiles(this.ch, prep.prepared, {
       ...(signal ? { signal } : {}),
@@ -460,6 +466,12 @@ export class FileClient {
     const events = progressEvents('put', opts.onProgress, (i) => {
       const f = m.files[i];
       return f && { file: f.path, size: f.size };
+    });
+    opts.onProgress?.({
+      type: 'transfer:plan',
+      op: 'put',
+      files: accepted.files.length,
+      bytes: accepted.files.reduce((n, a) => n + (m.files[a.i]?.size ?? 0), 0),
     });
     for (const r of accepted.refused) events.failed?.(r.i, new RcppError(r.code, r.message));
     const outcomes = await sendFiles(

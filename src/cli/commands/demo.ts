@@ -176,7 +176,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
     }
     say('The demo worked: the files moved over an encrypted, mutually authenticated connection.');
     say(
-      'Next: run "rcpp2p --configure" on two real machines (see README.md, "Set up two machines").',
+      'Next: install rcpp2p on two machines and run "rcpp2p --configure" on each (README.md, "Install" and "Set up two machines").',
     );
     return 0;
   } finally {
