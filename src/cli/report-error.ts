@@ -28,6 +28,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   PEER_NOT_ANSWERING: EXIT.peer,
   PEER_REFUSED: EXIT.peer,
   PEER_IDENTITY_MISMATCH: EXIT.peer,
+  PEER_IDENTITY_CHANGED: EXIT.peer,
   NAME_IN_USE: EXIT.peer,
   NO_PATH: EXIT.peer,
   FILE_NOT_FOUND: EXIT.file,

@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { fsError, RcppError } from '../errors.js';
+import { refuseIfOthersCanWrite } from '../file-trust.js';
 import { isRendezvousDir, PEER_NAME, PEER_NAME_RULE } from '../peer.js';
 import { Fields, isObject, type Complaint } from '../validate.js';
 import { defaultKnownHostsFile, expandHome } from './paths.js';
@@ -37,6 +38,11 @@ export interface Config {
   pollSeconds: number;
   /** SSH keepalive interval on the rendezvous session; 0 turns it off. */
   keepaliveSeconds: number;
+  /**
+   * File servers: which clients to serve. "new" (the default): clients pinned in known_peers and
+   * new ones (announced in the log); "known": pinned ones only; a list: only these client names.
+   */
+  allowClients?: 'new' | 'known' | string[];
 }
 
 export const CONFIG_DEFAULTS = {
@@ -51,6 +57,7 @@ const USER = /^[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}$/;
 const SECRET_KEY = /password|passphrase|passwd/i;
 const FIX_HINT = 'Correct the file, or run rcpp2p --configure to write it again.';
 const UNKNOWN_SETTING = 'is not a setting rcpp2p knows (a typo?)';
+const MAX_ALLOWED_CLIENTS = 1000;
 
 const TOP_KEYS = [
   'version',
@@ -63,6 +70,7 @@ const TOP_KEYS = [
   'workDir',
   'pollSeconds',
   'keepaliveSeconds',
+  'allowClients',
 ];
 
 /**
@@ -160,6 +168,16 @@ export function validateConfig(
     );
   }
   if (f.has('workDir')) config.workDir = absolutePath(f, 'workDir', home);
+  if (f.has('allowClients')) {
+    const allow = f.raw('allowClients');
+    config.allowClients = Array.isArray(allow)
+      ? f.arr('allowClients', MAX_ALLOWED_CLIENTS, (v, where) =>
+          f
+            .element({ name: v }, where)
+            .str('name', 64, PEER_NAME, (n) => `"${n}" is not a client name`),
+        )
+      : f.oneOf('allowClients', ['new', 'known'] as const);
+  }
   return config;
 }
 
@@ -200,6 +218,7 @@ export function parseRendezvous(input: string): { user: string; host: string; po
 
 /** Reads and validates a config file. */
 export async function loadConfig(path: string, home: string = homedir()): Promise<Config> {
+  await refuseIfOthersCanWrite(path, 'The configuration');
   let textContent: string;
   try {
     textContent = await readFile(path, 'utf8');

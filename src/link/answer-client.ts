@@ -16,17 +16,28 @@ import type { RendezvousDirectory } from '../rendezvous/directory.js';
 import type { PeerRecord } from '../rendezvous/peer-record.js';
 import { readSignal, writeSignal, type SignalAddresses } from '../rendezvous/signaling.js';
 import type { Identity } from '../secure/identity.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import { secureAsServer } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import type { SelfAddresses } from './join-rendezvous.js';
 import { makeLink, type OnLink } from './link.js';
-import { planPaths, type PathStep } from './path-plan.js';
+import {
+  addressesToOffer,
+  planPaths,
+  sameSiteAnywhere,
+  wantsListener,
+  type PathStep,
+} from './path-plan.js';
+import { admitClient, rememberProven, type ClientPolicy } from './pinning.js';
 
 const log = logger('answer');
 
 export interface AnswerContext {
   serverName: string;
   identity: Identity;
+  /** Client identities pinned so far; a changed one is refused. */
+  trust: KnownPeers;
+  clientPolicy: ClientPolicy;
   directory: RendezvousDirectory;
   self: SelfAddresses;
   onLink: OnLink;
@@ -58,6 +69,8 @@ export async function answerSignaling(
   if (request.t !== 'request') {
     throw new RcppError('PROTOCOL_ERROR', `Expected a connection request, got "${request.t}".`);
   }
+  // Alive and on it: the client keeps waiting however busy we are, instead of calling us hung.
+  writeSignal(channel, { t: 'received', session: request.session });
   const client = await ctx.directory
     .read('client', request.client, ctx.signal)
     .catch((err: unknown) => {
@@ -74,6 +87,18 @@ export async function answerSignaling(
     ctx.onProgress?.({ type: 'server:refused', client: request.client, message: err.message });
     return;
   }
+  try {
+    await ctx.trust.reload();
+    admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+  } catch (err) {
+    refuse(channel, err);
+    ctx.onProgress?.({
+      type: 'server:refused',
+      client: client.name,
+      message: (err as RcppError).message,
+    });
+    return;
+  }
 
   const stop = new AbortController();
   const setupWindow = deadline(
@@ -84,19 +109,16 @@ export async function answerSignaling(
   const contenderSignal = setupWindow.signal;
   let listener: PublicListener | undefined;
   try {
-    const sameRouter = request.external.ip === ctx.self.external.ip;
+    const sameRouter = sameSiteAnywhere(request, ctx.self);
     // A public server, or a server behind the client's own router, listens for this one set-up.
-    if (ctx.self.nat === 'public' || (sameRouter && ctx.self.local.length > 0)) {
+    if (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0)) {
       listener = await openPublicListener(contenderSignal);
     }
-    const self: SignalAddresses = {
-      external: ctx.self.external,
-      local: ctx.self.local,
-      nat: ctx.self.nat,
-      ...(listener &&
-        ctx.self.nat === 'public' && { listen: { ip: ctx.self.external.ip, port: listener.port } }),
-      ...(listener && sameRouter && { lanPort: listener.port }),
-    };
+    const self: SignalAddresses = addressesToOffer(
+      ctx.self,
+      listener?.port,
+      listener && sameRouter ? listener.port : undefined,
+    );
     writeSignal(channel, {
       t: 'accept',
       session: request.session,
@@ -211,7 +233,8 @@ function secureAndServe(
     expected: { name: client.name, fingerprint: client.fingerprint },
     signal: ctx.signal,
   })
-    .then(async ({ socket }) => {
+    .then(async ({ socket, peer }) => {
+      await rememberProven(ctx.trust, client, ctx.onProgress);
       // The client keeps one stream and closes the others unused: announce a stream once it
       // carries the client's first bytes. (The file server's 'data' listener is added in the same
       // tick by onLink, so both see that first chunk.)
@@ -229,7 +252,9 @@ function secureAndServe(
         reason: candidate.reason,
         remote: candidate.remote,
         peer: client.name,
+        peerFingerprint: peer.fingerprint,
         setupMs: Date.now() - started,
+        ...(candidate.family && { family: candidate.family }),
         signaling: ctx.signaling,
         relay: relayKindOf(ctx.signaling),
       });

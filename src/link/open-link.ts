@@ -28,11 +28,19 @@ import {
 import { routeTo, type SignalingRoute } from '../rendezvous/signaling-transport.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import type { Identity } from '../secure/identity.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import { secureAsClient } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
 import { makeLink, type Link } from './link.js';
-import { DEFAULT_TIMING, planPaths, type PlanTiming } from './path-plan.js';
+import {
+  addressesToOffer,
+  DEFAULT_TIMING,
+  planPaths,
+  wantsListener,
+  type PlanTiming,
+} from './path-plan.js';
+import { checkPinned, rememberProven } from './pinning.js';
 import { openPeriodicLink } from './periodic-client.js';
 
 const log = logger('link');
@@ -43,6 +51,8 @@ export interface ClientLinkOptions {
   localPort: number;
   clientName: string;
   identity: Identity;
+  /** Identities pinned so far (known_peers): a changed one is refused, a new one remembered. */
+  trust: KnownPeers;
   serverName: string;
   signal: AbortSignal;
   onProgress?: OnProgress;
@@ -56,6 +66,8 @@ export interface ClientLinkOptions {
 }
 
 export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
+/** How long a server that acknowledged the request may take to answer it (a burst of clients). */
+const BUSY_ANSWER_MS = 60_000;
 const RACE_DEADLINE_MS = 12_000;
 
 export async function openLink(opts: ClientLinkOptions): Promise<Link> {
@@ -79,6 +91,7 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
       role: 'server',
       lastSeen: record.lastSeen,
     });
+    checkPinned(opts.trust, record);
     const route = routeTo(
       {
         session: joined.session,
@@ -97,15 +110,9 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     }
     // A publicly reachable client listens for this one set-up, so the server can dial it (the
     // reversed path); the request says where.
-    const listener =
-      joined.self.nat === 'public' ? await openPublicListener(opts.signal) : undefined;
+    const listener = wantsListener(joined.self) ? await openPublicListener(opts.signal) : undefined;
     try {
-      const self: SignalAddresses = {
-        external: joined.self.external,
-        local: joined.self.local,
-        nat: joined.self.nat,
-        ...(listener && { listen: { ip: joined.self.external.ip, port: listener.port } }),
-      };
+      const self = addressesToOffer(joined.self, listener?.port);
       const limitMs = opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
       const answer = deadline(opts.signal, limitMs, () => notAnswering(record, limitMs));
       const session = randomBytes(16).toString('hex');
@@ -186,10 +193,10 @@ function offline(record: PeerRecord, detail?: string): RcppError {
   );
 }
 
-function notAnswering(record: PeerRecord, ms: number): RcppError {
+function notAnswering(record: PeerRecord, ms: number, what = 'did not reply'): RcppError {
   return new RcppError(
     'PEER_NOT_ANSWERING',
-    `File server ${record.name} does not answer (asleep or hung?); it did not reply within ` +
+    `File server ${record.name} does not answer (asleep or hung?); it ${what} within ` +
       `${Math.round(ms / 1000)} s, and its record was last updated ${describeAge(record.lastSeen, Date.now())}.`,
     `Check that the ${record.name} machine is awake and rcpp2p still runs there; restart it if it hangs.`,
   );
@@ -206,11 +213,24 @@ async function request(
 ): Promise<SignalAddresses> {
   try {
     writeSignal(channel, { t: 'request', session, client: opts.clientName, ...self });
-    const answer = await readSignal(channel, { signal }).catch((err: unknown) => {
-      throw isRcppError(err) && err.code === 'CONNECTION_LOST'
-        ? offline(record, 'it closed the signaling channel')
-        : err;
-    });
+    const read = (readSignalWith: AbortSignal): Promise<SignalMessage> =>
+      readSignal(channel, { signal: readSignalWith }).catch((err: unknown) => {
+        throw isRcppError(err) && err.code === 'CONNECTION_LOST'
+          ? offline(record, 'it closed the signaling channel')
+          : err;
+      });
+    let answer = await read(signal);
+    if (answer.t === 'received' && answer.session === session) {
+      // The server is alive and working on it (a burst of clients can keep it busy): wait longer.
+      const busy = deadline(opts.signal, BUSY_ANSWER_MS, () =>
+        notAnswering(record, BUSY_ANSWER_MS, 'took the request but did not finish it'),
+      );
+      try {
+        answer = await read(busy.signal);
+      } finally {
+        busy.clear();
+      }
+    }
     const accept = checkAnswer(answer, session, opts.serverName);
     log(
       `server ${opts.serverName} answered: external ${formatEndpoint(accept.external)} nat ${accept.nat}`,
@@ -275,6 +295,7 @@ async function race(
     });
     writeSignal(channel, { t: 'chosen', session, path: winner.candidate.path });
     channel.end();
+    await rememberProven(opts.trust, record, opts.onProgress);
     const setupMs = Date.now() - started;
     opts.onProgress?.({
       type: 'link:established',
@@ -297,6 +318,8 @@ async function race(
         reason: winner.candidate.reason,
         remote: winner.candidate.remote,
         peer: opts.serverName,
+        peerFingerprint: winner.secured.peer.fingerprint,
+        family: winner.candidate.family ?? joined.session.family,
         setupMs,
         signaling: route.kind,
         relay: relayKindOf(route.kind),

@@ -16,6 +16,7 @@ import type { Joined } from './join-rendezvous.js';
 import { makeLink, type Link } from './link.js';
 import type { ClientLinkOptions } from './open-link.js';
 import type { PathStep } from './path-plan.js';
+import { rememberProven } from './pinning.js';
 
 const log = logger('periodic');
 
@@ -96,6 +97,7 @@ export async function openPeriodicLink(
         { cause: err },
       );
     });
+    await rememberProven(opts.trust, record, opts.onProgress);
     const setupMs = Date.now() - opts.started;
     const remote = winner.candidate.remote;
     opts.onProgress?.({ type: 'link:established', path: 'periodic', remote, reason, ms: setupMs });
@@ -113,7 +115,9 @@ export async function openPeriodicLink(
         reason,
         remote,
         peer: record.name,
+        peerFingerprint: winner.secured.peer.fingerprint,
         setupMs,
+        ...(winner.candidate.family && { family: winner.candidate.family }),
         signaling: 'records',
         relay: 'none',
       },

@@ -27,6 +27,7 @@ import {
 } from '../rendezvous/signaling-transport.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import type { Identity } from '../secure/identity.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import {
   answerPeriodicRequest,
   answerSignaling,
@@ -35,6 +36,7 @@ import {
 } from './answer-client.js';
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
 import type { OnLink } from './link.js';
+import { admitClient, type ClientPolicy } from './pinning.js';
 
 const log = logger('serve');
 
@@ -44,6 +46,10 @@ export interface ServeRendezvousOptions {
   localPort: number;
   serverName: string;
   identity: Identity;
+  /** Client identities pinned so far (known_peers). */
+  trust: KnownPeers;
+  /** Which clients to serve; default: pinned ones and new ones ('new'). */
+  clientPolicy?: ClientPolicy;
   pollSeconds: number;
   onLink: OnLink;
   signal: AbortSignal;
@@ -101,6 +107,8 @@ export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<voi
           localPort: opts.localPort,
           portFallback: 'fail',
           signal: opts.signal,
+          // Nobody waits on a file server's start: let the other family's login finish.
+          otherFamilyWaitMs: 5000,
           ...(opts.onProgress && { onProgress: opts.onProgress }),
         },
         { role: 'server', name: opts.serverName },
@@ -160,6 +168,8 @@ async function serveOneSession(
     const ctx: AnswerContext = {
       serverName: opts.serverName,
       identity: opts.identity,
+      trust: opts.trust,
+      clientPolicy: opts.clientPolicy ?? 'new',
       directory,
       self: joined.self,
       onLink: opts.onLink,
@@ -359,6 +369,17 @@ function startPolling(ctx: AnswerContext, opts: ServeRendezvousOptions): NodeJS.
         const age = now - Date.parse(request.at);
         if (age > REQUEST_MAX_AGE_MS || age < -REQUEST_MAX_SKEW_MS) continue;
         seen.set(request.id, now);
+        try {
+          await ctx.trust.reload();
+          admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+        } catch (err) {
+          ctx.onProgress?.({
+            type: 'server:refused',
+            client: client.name,
+            message: (err as Error).message,
+          });
+          continue;
+        }
         answerPeriodicRequest(client, ctx, plan).catch((err: unknown) =>
           log(`periodic answer to ${client.name} failed: ${(err as Error).message}`),
         );

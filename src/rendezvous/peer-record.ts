@@ -3,6 +3,7 @@
 // same strict field readers as network messages (src/validate.ts).
 import { RcppError } from '../errors.js';
 import {
+  familyOf,
   NAT_KINDS,
   PEER_NAME,
   SIGNALING_KINDS,
@@ -51,6 +52,8 @@ export interface PeerRecord {
   external?: Endpoint;
   local?: Endpoint[];
   nat?: NatKind;
+  /** The other address family (dual-stack peers): what the rendezvous saw there. */
+  other?: FamilyReach;
   /** File servers: true while running. */
   online?: boolean;
   /** File servers: how clients reach them. */
@@ -61,11 +64,24 @@ export interface PeerRecord {
   request?: PeriodicRequest;
 }
 
-/** Where a peer is, as it learned on joining the rendezvous. */
+/** What a peer learned about itself in one address family (IPv4 or IPv6). */
+export interface FamilyReach {
+  /** Its address and port as the rendezvous saw them (a NAT's mapping, or its own address). */
+  external: Endpoint;
+  nat: NatKind;
+  /** A listener in that family, offered in signaling by a peer reachable there. */
+  listen?: Endpoint;
+}
+
+/**
+ * Where a peer is, as it learned on joining the rendezvous: `external`/`nat` in the family of its
+ * rendezvous session, `other` in the other family when it has a route there (dual stack).
+ */
 export interface PeerAddresses {
   external: Endpoint;
   local: Endpoint[];
   nat: NatKind;
+  other?: FamilyReach;
 }
 
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -90,6 +106,9 @@ export function selfRecord(
     external: addresses.external,
     local: addresses.local,
     nat: addresses.nat,
+    ...(addresses.other && {
+      other: { external: addresses.other.external, nat: addresses.other.nat },
+    }),
     ...extra,
   };
 }
@@ -126,6 +145,7 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   if (f.has('external')) record.external = f.endpoint('external');
   if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
   if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
+  if (f.has('other')) record.other = familyReach(f.obj('other'));
   if (f.has('online')) record.online = f.bool('online');
   if (f.has('signaling')) record.signaling = readSignalingOffer(f);
   if (f.has('pollSeconds')) record.pollSeconds = f.int('pollSeconds', 1, 3600);
@@ -155,6 +175,17 @@ function readSignalingOffer(f: Fields): SignalingOffer {
     port: o.int('port', 1, 65535),
     token: o.str('token', 32, SIGNALING_TOKEN, 'is not a signaling token'),
   };
+}
+
+/** One family's reach, as records and signals carry it (signals add a listener). */
+export function familyReach(f: Fields): FamilyReach {
+  const reach: FamilyReach = { external: f.endpoint('external'), nat: f.oneOf('nat', NAT_KINDS) };
+  if (!f.has('listen')) return reach;
+  reach.listen = f.endpoint('listen');
+  if (familyOf(reach.listen.ip) !== familyOf(reach.external.ip)) {
+    f.fail('listen is in another address family than external');
+  }
+  return reach;
 }
 
 function isoTime(f: Fields, key: string): string {

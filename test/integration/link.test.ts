@@ -25,6 +25,7 @@ import {
   type RunningRendezvous,
 } from '../../src/rendezvous-server/server.js';
 import { generateIdentity, type Identity } from '../../src/secure/identity.js';
+import { KnownPeers } from '../../src/secure/known-peers.js';
 
 const SERVER = 'ASUS';
 const CLIENT = 'LAPTOP';
@@ -121,6 +122,7 @@ async function startServer(
       link.stream.write(`hello ${link.peer}\n`);
       await new Promise<void>((resolve) => link.stream.once('close', () => resolve()));
     },
+    trust: await freshTrust(w, 'server'),
     ...extra,
   });
   await Promise.race([signalingReady, serving]);
@@ -143,8 +145,19 @@ async function addClient(w: World, identity: Identity = w.clientIdentity): Promi
   await writeFile(join(w.recordsDir, 'clients', `${CLIENT}.json`), serializePeerRecord(record));
 }
 
-function clientOptions(w: World, extra: Partial<ClientLinkOptions> = {}): ClientLinkOptions {
+let trustFiles = 0;
+
+/** An empty known_peers file of its own, so each test starts without pinned peers. */
+function freshTrust(w: World, who: string): Promise<KnownPeers> {
+  return KnownPeers.load(join(w.dir, `${who}-${++trustFiles}.known_peers`));
+}
+
+async function clientOptions(
+  w: World,
+  extra: Partial<ClientLinkOptions> = {},
+): Promise<ClientLinkOptions> {
   return {
+    trust: await freshTrust(w, 'client'),
     rendezvous: w.rendezvous,
     auth: w.auth,
     localPort: 0,
@@ -154,6 +167,21 @@ function clientOptions(w: World, extra: Partial<ClientLinkOptions> = {}): Client
     signal: new AbortController().signal,
     ...extra,
   };
+}
+
+/**
+ * A link attempt that should fail: if it succeeds after all, the link is closed (so the test fails
+ * on its assertion instead of hanging on an open link) and the promise rejects with a plain Error.
+ */
+async function refusedLink(opts: ClientLinkOptions): Promise<never> {
+  const link = await openLink(opts);
+  await link.close();
+  throw new Error(`expected a refusal, but a ${link.path} link to ${link.peer} was made`);
+}
+
+/** A string as a literal inside a RegExp. */
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** The promise's outcome, or a failure naming the wait when it takes longer than `ms`. */
@@ -208,7 +236,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
   it('two peers on one machine meet on the LAN path, and each learns who the other is', async () => {
     server = await startServer(w);
     await addClient(w);
-    const link = await openLink(clientOptions(w));
+    const link = await openLink(await clientOptions(w));
     try {
       assert.equal(link.path, 'lan');
       assert.equal(link.peer, SERVER);
@@ -225,7 +253,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
   it('the relay carries the link when it is the only path', async () => {
     server = await startServer(w);
     await addClient(w);
-    const link = await openLink(clientOptions(w, { paths: ['relay'] }));
+    const link = await openLink(await clientOptions(w, { paths: ['relay'] }));
     try {
       assert.equal(link.path, 'relay');
       assert.equal(link.remote, 'the rendezvous host');
@@ -246,7 +274,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
       JSON.stringify({ ...record, fingerprint: generateIdentity('MALLORY').fingerprint }),
     );
     await assert.rejects(
-      openLink(clientOptions(w)),
+      refusedLink(await clientOptions(w)),
       (err: unknown) => isRcppError(err) && err.code === 'PEER_IDENTITY_MISMATCH',
     );
     assert.equal(server.links.length, 0, 'the server handed out no stream');
@@ -256,7 +284,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
     server = await startServer(w);
     await addClient(w, generateIdentity(CLIENT));
     await assert.rejects(
-      openLink(clientOptions(w)),
+      refusedLink(await clientOptions(w)),
       (err: unknown) => isRcppError(err) && err.code === 'PEER_IDENTITY_MISMATCH',
     );
     assert.equal(server.links.length, 0);
@@ -266,7 +294,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
     server = await startServer(w);
     await rm(join(w.recordsDir, 'clients', `${CLIENT}.json`), { force: true });
     await assert.rejects(
-      openLink(clientOptions(w)),
+      refusedLink(await clientOptions(w)),
       (err: unknown) =>
         isRcppError(err) &&
         err.code === 'PEER_REFUSED' &&
@@ -278,7 +306,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
   it('periodic mode (records only) connects', async () => {
     server = await startServer(w, { forcePeriodic: true });
     await addClient(w);
-    const link = await openLink(clientOptions(w));
+    const link = await openLink(await clientOptions(w));
     try {
       assert.equal(link.path, 'periodic');
       assert.match(link.reason, /periodic mode was requested|reads requests every 1 s/);
@@ -299,6 +327,91 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
     );
   });
 
+  describe('pinning (known_peers on each side)', () => {
+    it('a first contact is remembered, and a changed server identity is then refused with both fingerprints', async () => {
+      server = await startServer(w);
+      await addClient(w);
+      const trust = await freshTrust(w, 'client');
+      const events: ProgressEvent[] = [];
+      const first = await openLink(
+        await clientOptions(w, { trust, onProgress: (e) => events.push(e) }),
+      );
+      await first.close();
+      const contact = events.find((e) => e.type === 'peer:first-contact');
+      assert.ok(contact, 'the first contact is announced');
+      assert.match(
+        await readFile(trust.file, 'utf8'),
+        new RegExp(`^server ${SERVER} ${escape(w.serverIdentity.fingerprint)} `, 'm'),
+      );
+
+      // Someone else now runs a file server called ASUS (or ASUS made a new identity).
+      await server.stop();
+      const impostor = generateIdentity(SERVER);
+      server = await startServer(w, { identity: impostor });
+      await assert.rejects(refusedLink(await clientOptions(w, { trust })), (err: unknown) => {
+        assert.ok(isRcppError(err) && err.code === 'PEER_IDENTITY_CHANGED', String(err));
+        assert.match(err.message, new RegExp(escape(impostor.fingerprint)));
+        assert.match(err.message, new RegExp(escape(w.serverIdentity.fingerprint)));
+        assert.match(err.message, /record was updated/);
+        assert.match(err.hint, /rcpp2p --forget-peer ASUS/);
+        return true;
+      });
+      assert.equal(server.links.length, 0, 'nothing was attempted with the impostor');
+
+      // The user knows ASUS was set up again: forget the old identity, and the next link pins the new one.
+      assert.equal((await trust.forget(SERVER)).length, 1);
+      const again = await openLink(await clientOptions(w, { trust }));
+      await again.close();
+      assert.equal(trust.check('server', SERVER, impostor.fingerprint).status, 'known');
+    });
+
+    it('a client that comes back with another identity is refused by the server, which says why', async () => {
+      const serverTrust = await freshTrust(w, 'server');
+      server = await startServer(w, { trust: serverTrust });
+      await addClient(w);
+      const ok = await openLink(await clientOptions(w));
+      await ok.close();
+      await until(
+        () => serverTrust.check('client', CLIENT, w.clientIdentity.fingerprint).status === 'known',
+        'the server to pin the client',
+      );
+      const other = generateIdentity(CLIENT);
+      await addClient(w, other);
+      await assert.rejects(
+        refusedLink(await clientOptions(w, { identity: other })),
+        (err: unknown) =>
+          isRcppError(err) &&
+          err.code === 'PEER_IDENTITY_CHANGED' &&
+          /client LAPTOP now claims identity/.test(err.message),
+      );
+      assert.ok(
+        server.events.some(
+          (e) => e.type === 'server:refused' && /now claims identity/.test(e.message),
+        ),
+        'the server log says why',
+      );
+    });
+
+    it('allowClients: a client not on the list, or a new client when only known ones are served, is refused', async () => {
+      server = await startServer(w, { clientPolicy: ['DESKTOP'] });
+      await addClient(w);
+      await assert.rejects(
+        refusedLink(await clientOptions(w)),
+        (err: unknown) =>
+          isRcppError(err) &&
+          err.code === 'PEER_REFUSED' &&
+          /not in allowClients/.test(err.message),
+      );
+      await server.stop();
+      server = await startServer(w, { clientPolicy: 'known' });
+      await assert.rejects(
+        refusedLink(await clientOptions(w)),
+        (err: unknown) =>
+          isRcppError(err) && err.code === 'PEER_REFUSED' && /LAPTOP is new/.test(err.message),
+      );
+    });
+  });
+
   it('a file server whose own port is taken stops at once with PORT_IN_USE, not retrying forever', async () => {
     const holder = net.createServer();
     await new Promise<void>((resolve) => holder.listen(0, '0.0.0.0', resolve));
@@ -313,6 +426,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
             localPort: port,
             serverName: SERVER,
             identity: w.serverIdentity,
+            trust: await freshTrust(w, 'server'),
             pollSeconds: 1,
             signal: new AbortController().signal,
             onProgress: (e) => events.push(e),
@@ -378,7 +492,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
       await addClient(w);
       const stop = new AbortController();
       const opening = openLink(
-        clientOptions(w, {
+        await clientOptions(w, {
           signal: stop.signal,
           onProgress: (e) => {
             // abort once the client waits on the server, well before the answer deadline
@@ -400,7 +514,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
       await startHungServer();
       await addClient(w);
       await assert.rejects(
-        openLink(clientOptions(w, { answerTimeoutMs: 500 })),
+        refusedLink(await clientOptions(w, { answerTimeoutMs: 500 })),
         (err: unknown) =>
           isRcppError(err) &&
           err.code === 'PEER_NOT_ANSWERING' &&
@@ -420,6 +534,7 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
       localPort: await freePort(),
       serverName: SERVER,
       identity: w.serverIdentity,
+      trust: await freshTrust(w, 'server'),
       pollSeconds: 1,
       signal: stop.signal,
       onProgress: (e) => {

@@ -28,6 +28,7 @@ import {
 import { encodeSignal } from '../../src/rendezvous/signaling.js';
 import type { SshAuth } from '../../src/rendezvous/ssh-auth.js';
 import { generateIdentity, type Identity } from '../../src/secure/identity.js';
+import { KnownPeers } from '../../src/secure/known-peers.js';
 import { hasSshd, skipUnless } from '../helpers/capability.js';
 import {
   canRunLoopbackDropbear,
@@ -128,6 +129,7 @@ async function startServer(
       link.stream.write(`hello ${link.peer}\n`);
       await new Promise<void>((resolve) => link.stream.once('close', () => resolve()));
     },
+    trust: await freshTrust(w, 'server'),
     ...extra,
   });
   await Promise.race([signalingReady, serving]);
@@ -153,8 +155,19 @@ async function addClient(w: World): Promise<void> {
   );
 }
 
-function clientOptions(w: World, extra: Partial<ClientLinkOptions> = {}): ClientLinkOptions {
+let trustFiles = 0;
+
+/** An empty known_peers file of its own, so each link starts without pinned peers. */
+function freshTrust(w: World, who: string): Promise<KnownPeers> {
+  return KnownPeers.load(join(w.fx.dir, `${who}-${++trustFiles}.known_peers`));
+}
+
+async function clientOptions(
+  w: World,
+  extra: Partial<ClientLinkOptions> = {},
+): Promise<ClientLinkOptions> {
   return {
+    trust: await freshTrust(w, 'client'),
     rendezvous: w.rendezvous,
     auth: w.auth,
     localPort: 0,
@@ -330,7 +343,7 @@ for (const setup of SETUPS) {
       const ready = server.events.find((e) => e.type === 'signaling:ready');
       assert.equal(ready?.type === 'signaling:ready' && ready.mode, setup.expected);
       assert.equal((await serverRecordOffer(w))?.via, setup.expected);
-      const link = await openLink(clientOptions(w));
+      const link = await openLink(await clientOptions(w));
       try {
         assert.equal(link.signaling, setup.expected);
         assert.equal(link.relay, setup.expected === 'exec' ? 'none' : setup.expected);
@@ -342,7 +355,7 @@ for (const setup of SETUPS) {
         await link.close();
       }
       // and again: a second client command on the same server
-      const again = await openLink(clientOptions(w));
+      const again = await openLink(await clientOptions(w));
       await again.close();
     });
 
@@ -351,7 +364,7 @@ for (const setup of SETUPS) {
         server = await serve();
         await addClient(w);
         await assert.rejects(
-          openLink(clientOptions(w, { paths: ['relay'] })),
+          openLink(await clientOptions(w, { paths: ['relay'] })),
           (err: unknown) =>
             isRcppError(err) &&
             err.code === 'NO_PATH' &&
@@ -365,7 +378,7 @@ for (const setup of SETUPS) {
       it(`the relay goes through the ${setup.expected}`, async () => {
         server = await serve();
         await addClient(w);
-        const link = await openLink(clientOptions(w, { paths: ['relay'] }));
+        const link = await openLink(await clientOptions(w, { paths: ['relay'] }));
         try {
           assert.equal(link.path, 'relay');
           assert.equal(link.relay, setup.expected);
@@ -380,7 +393,7 @@ for (const setup of SETUPS) {
       stranger = await startHungServer(w, setup.expected);
       await addClient(w);
       await assert.rejects(
-        openLink(clientOptions(w, { answerTimeoutMs: 1500 })),
+        openLink(await clientOptions(w, { answerTimeoutMs: 1500 })),
         (err: unknown) =>
           isRcppError(err) &&
           err.code === 'PEER_NOT_ANSWERING' &&
@@ -395,7 +408,7 @@ for (const setup of SETUPS) {
       let abortedAt = 0;
       stop.signal.addEventListener('abort', () => (abortedAt = performance.now()));
       const opening = openLink(
-        clientOptions(w, {
+        await clientOptions(w, {
           signal: stop.signal,
           onProgress: (e) => {
             if (e.type === 'peer:found') setTimeout(() => stop.abort(), 300);
@@ -427,7 +440,7 @@ for (const setup of SETUPS) {
       server = undefined;
       await addClient(w);
       await assert.rejects(
-        openLink(clientOptions(w)),
+        openLink(await clientOptions(w)),
         (err: unknown) => isRcppError(err) && err.code === 'PEER_OFFLINE',
       );
       server = await serve({ identity: generateIdentity(SERVER) });
@@ -481,7 +494,7 @@ for (const setup of SETUPS) {
         const folder = join(w.fx.rendezvousDir, 'signals', SERVER);
         // (earlier tests may have left files behind a watcher that is gone: not this one's)
         const before = new Set(await readdir(folder));
-        const link = await openLink(clientOptions(w));
+        const link = await openLink(await clientOptions(w));
         await link.close();
         const left = async (): Promise<string[]> =>
           (await readdir(folder)).filter((f) => !before.has(f) && !f.startsWith('w.'));
@@ -543,7 +556,7 @@ describe('idle limits of the host: the server stays reachable on every transport
           server = await startServer(w);
           await addClient(w);
           await new Promise((r) => setTimeout(r, 7000));
-          const link = await openLink(clientOptions(w));
+          const link = await openLink(await clientOptions(w));
           await link.close();
           assert.equal(
             server.events.filter((e) => e.type === 'rendezvous:reconnecting').length,
@@ -576,7 +589,7 @@ describe('idle limits of the host: the server stays reachable on every transport
           const marks = await watcherMarks(w);
           return marks.length === 1 && marks[0] !== first;
         }, 'the host to close the idle watcher and the server to start the next');
-        const link = await openLink(clientOptions(w));
+        const link = await openLink(await clientOptions(w));
         assert.equal(link.signaling, 'exec');
         await link.close();
       } finally {
@@ -598,7 +611,7 @@ describe('idle limits of the host: the server stays reachable on every transport
           server = await startServer(w, { signaling: only });
           await addClient(w);
           await new Promise((r) => setTimeout(r, 7000));
-          const link = await openLink(clientOptions(w));
+          const link = await openLink(await clientOptions(w));
           assert.equal(link.signaling, only[0]);
           await link.close();
           assert.equal(

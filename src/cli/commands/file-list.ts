@@ -21,6 +21,7 @@ export async function fileListCommand(
       folder,
       entries,
       path: link.path,
+      family: link.family,
       signaling: link.signaling,
       relay: link.relay,
       setupMs: link.setupMs,

@@ -37,11 +37,18 @@ export async function serveCommand(
       localPort: peer.config.port,
       serverName,
       identity: peer.identity,
+      trust: peer.trust,
+      ...(peer.config.allowClients !== undefined && { clientPolicy: peer.config.allowClients }),
       pollSeconds: peer.config.pollSeconds,
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       forcePeriodic: opts.periodic,
-      onLink: (link) => fileServer.serve(link.stream, { name: link.peer }, { signal: ctx.signal }),
+      onLink: (link) =>
+        fileServer.serve(
+          link.stream,
+          { name: link.peer, fingerprint: link.peerFingerprint },
+          { signal: ctx.signal },
+        ),
     });
   } finally {
     await fileServer.close();

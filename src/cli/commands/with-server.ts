@@ -29,12 +29,17 @@ export async function withServer<T>(
     localPort: 0,
     clientName,
     identity: peer.identity,
+    trust: peer.trust,
     serverName,
     signal: ctx.signal,
     onProgress: ctx.view.onProgress,
   });
   try {
-    const client = await FileClient.open(link.stream, { clientName, signal: ctx.signal });
+    const client = await FileClient.open(link.stream, {
+      clientName,
+      signal: ctx.signal,
+      serverFingerprint: link.peerFingerprint,
+    });
     try {
       return await run({ peer, link, client });
     } finally {
