@@ -26,6 +26,7 @@ import {
   type SignalMessage,
 } from '../rendezvous/signaling.js';
 import { routeTo, type SignalingRoute } from '../rendezvous/signaling-transport.js';
+import { isForwardingProhibited } from '../rendezvous/ssh-session.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import type { Identity } from '../secure/identity.js';
 import type { KnownPeers } from '../secure/known-peers.js';
@@ -125,7 +126,8 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
         } catch (err) {
           if (answer.signal.aborted) throw err;
           log(`opening the ${route.kind} signaling channel failed: ${(err as Error).message}`);
-          throw offline(record, `${UNANSWERED[route.kind]} (${(err as Error).message})`);
+          if (isForwardingProhibited(err)) throw notAllowed(record, route.kind);
+          throw offline(record, UNANSWERED[route.kind]);
         }
         accept = await request(channel, self, record, session, opts, answer.signal);
       } finally {
@@ -151,6 +153,19 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     await joined.session.close();
     throw err;
   }
+}
+
+/**
+ * The file server could offer its transport but the host does not let this login open it (a
+ * `Match` block, `AllowStreamLocalForwarding remote`): not the server's fault, and not offline.
+ */
+function notAllowed(record: PeerRecord, kind: SignalingRoute['kind']): RcppError {
+  const what = kind === 'socket' ? 'Unix-socket' : 'TCP';
+  return new RcppError(
+    'RENDEZVOUS_REFUSED',
+    `The rendezvous host does not let this client open file server ${record.name}'s signaling ${kind === 'socket' ? 'socket' : 'port'} (no ${what} forwarding for this login).`,
+    `Ask the host's administrator to allow ${what} forwarding for this account, or restart the file server with --periodic.`,
+  );
 }
 
 /** How a live transport's silence reads in "File server X is offline (...): ...". */

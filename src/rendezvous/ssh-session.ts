@@ -699,22 +699,32 @@ function translateSshError(
   }
 }
 
-/** OpenSSH's channel-open failure reasons (RFC 4254 section 5.1). */
+/** Channel-open failure reasons (RFC 4254 section 5.1) that mean "not here", not "nobody listens". */
 const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
+const OPEN_UNKNOWN_CHANNEL_TYPE = 3;
 
-/** True when the rendezvous host does not allow socket forwarding at all (not: nobody listens). */
-export function isForwardingProhibited(err: unknown): boolean {
-  const cause = (err as { cause?: { reason?: number; message?: string } } | undefined)?.cause;
+function isProhibitedReason(err: { reason?: number; message?: string } | undefined): boolean {
   return (
-    cause?.reason === OPEN_ADMINISTRATIVELY_PROHIBITED || /prohibited/i.test(cause?.message ?? '')
+    err?.reason === OPEN_ADMINISTRATIVELY_PROHIBITED ||
+    err?.reason === OPEN_UNKNOWN_CHANNEL_TYPE ||
+    /prohibited/i.test(err?.message ?? '')
   );
 }
 
+/**
+ * True when the rendezvous host does not allow this forwarding at all (not: nobody listens).
+ * OpenSSH says so for TCP (DisableForwarding, PermitOpen), Dropbear for Unix sockets (it has
+ * none); OpenSSH's refusal of a Unix socket (AllowStreamLocalForwarding no) looks like "nobody
+ * listens".
+ */
+export function isForwardingProhibited(err: unknown): boolean {
+  return isProhibitedReason((err as { cause?: { reason?: number; message?: string } }).cause);
+}
+
 function forwardError(err: Error & { reason?: number }, target: string): RcppError {
-  const why =
-    err.reason === OPEN_ADMINISTRATIVELY_PROHIBITED || /prohibited/i.test(err.message)
-      ? 'the host does not allow this forwarding'
-      : 'nothing answers on it';
+  const why = isProhibitedReason(err)
+    ? 'the host does not allow this forwarding'
+    : 'nothing answers on it';
   return new RcppError(
     'RENDEZVOUS_REFUSED',
     `The rendezvous host could not open ${target}: ${why}.`,

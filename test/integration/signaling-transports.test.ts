@@ -447,6 +447,60 @@ for (const setup of SETUPS) {
       assert.equal((await serverRecordOffer(w))?.via, setup.expected);
     });
 
+    if (setup.kind === 'dropbear' && !setup.only) {
+      it("Dropbear's host key is checked against known_hosts: another key is refused", async () => {
+        const other = join(w.fx.dir, 'other_known_hosts');
+        const key = ssh2.utils.generateKeyPairSync('ed25519');
+        const blob = ssh2.utils.parseKey(key.public);
+        assert.ok(!(blob instanceof Error));
+        await writeFile(
+          other,
+          `[${w.fx.host}]:${w.fx.port} ssh-ed25519 ${blob.getPublicSSH().toString('base64')}\n`,
+        );
+        await assert.rejects(
+          joinRendezvous(
+            {
+              rendezvous: { ...w.rendezvous, knownHostsFile: other },
+              auth: w.auth,
+              localPort: 0,
+              portFallback: 'any',
+              signal: new AbortController().signal,
+            },
+            { role: 'client', name: CLIENT },
+          ),
+          (err: unknown) => isRcppError(err) && err.code === 'HOST_KEY_MISMATCH',
+        );
+      });
+    }
+
+    if (setup.kind === 'openssh-no-forwarding') {
+      it('a record naming a transport this login may not open is told apart from an offline server', async () => {
+        // a file server that could offer a TCP port (another login, a Match block) names it
+        const record = selfRecord(
+          { role: 'server', name: SERVER, fingerprint: w.serverIdentity.fingerprint },
+          { external: { ip: '127.0.0.1', port: 40001 }, local: [], nat: 'public' },
+          {
+            online: true,
+            signaling: { via: 'tcp', port: 40999, token: 'ab'.repeat(16) },
+            pollSeconds: 10,
+          },
+        );
+        await mkdir(join(w.fx.rendezvousDir, 'servers'), { recursive: true });
+        await writeFile(
+          join(w.fx.rendezvousDir, 'servers', `${SERVER}.json`),
+          serializePeerRecord(record),
+        );
+        await addClient(w);
+        await assert.rejects(
+          openLink(await clientOptions(w)),
+          (err: unknown) =>
+            isRcppError(err) &&
+            err.code === 'RENDEZVOUS_REFUSED' &&
+            /does not let this client open file server ASUS's signaling port/.test(err.message),
+        );
+      });
+    }
+
     if (setup.expected === 'tcp') {
       it('a channel to the signaling port without the token is closed and reaches nothing', async () => {
         server = await serve();
