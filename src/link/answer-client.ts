@@ -13,8 +13,9 @@ import type { PunchPlan } from '../nat/punch-plan.js';
 import { formatEndpoint, relayKindOf, type SignalingKind } from '../peer.js';
 import type { OnProgress } from '../progress.js';
 import type { RendezvousDirectory } from '../rendezvous/directory.js';
-import type { PeerRecord } from '../rendezvous/peer-record.js';
+import { parsePeerRecord, type PeerRecord } from '../rendezvous/peer-record.js';
 import { readSignal, writeSignal, type SignalAddresses } from '../rendezvous/signaling.js';
+import { recordSentAhead } from '../rendezvous/signaling-transport.js';
 import type { Identity } from '../secure/identity.js';
 import type { KnownPeers } from '../secure/known-peers.js';
 import { secureAsServer } from '../secure/tls-channel.js';
@@ -71,12 +72,12 @@ export async function answerSignaling(
   }
   // Alive and on it: the client keeps waiting however busy we are, instead of calling us hung.
   writeSignal(channel, { t: 'received', session: request.session });
-  const client = await ctx.directory
-    .read('client', request.client, ctx.signal)
-    .catch((err: unknown) => {
+  const client =
+    recordAhead(channel, request.client) ??
+    (await ctx.directory.read('client', request.client, ctx.signal).catch((err: unknown) => {
       refuse(channel, err);
       throw err;
-    });
+    }));
   if (client === undefined) {
     const err = new RcppError(
       'PEER_REFUSED',
@@ -195,6 +196,19 @@ export async function answerPeriodicRequest(
     );
   } finally {
     setupWindow.clear();
+  }
+}
+
+/** The client's record when the transport brought it along (exec) and it names this client. */
+function recordAhead(channel: Duplex, name: string): PeerRecord | undefined {
+  const text = recordSentAhead(channel);
+  if (text === undefined) return undefined;
+  try {
+    const record = parsePeerRecord(text, { role: 'client', name });
+    log(`the record of client ${name} came with its request`);
+    return record;
+  } catch {
+    return undefined; // read it again the usual way, which says what is wrong with it
   }
 }
 

@@ -99,6 +99,7 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
         directory: joined.directory,
         home: joined.home,
         serverName: opts.serverName,
+        clientName: opts.clientName,
       },
       record.signaling,
     );

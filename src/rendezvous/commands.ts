@@ -26,9 +26,10 @@ export type RendezvousOp =
   | { op: 'watch'; dir: string; name: string; wid: string }
   /**
    * The exec transport, client side: one conversation with server `name`, as stdin and stdout;
-   * the first `first` lines the client writes travel to the server together.
+   * the first `first` lines the client writes travel to the server together, after the record of
+   * client `client` (saving the server a command to read it).
    */
-  | { op: 'ask'; dir: string; name: string; cid: string; first: number };
+  | { op: 'ask'; dir: string; name: string; cid: string; first: number; client: string };
 
 /** Bounds of the exec transport's loops on the rendezvous host (see exec-transport.ts). */
 export const EXEC_LOOP = {
@@ -91,15 +92,18 @@ const TEMPLATES: Record<RendezvousOp['op'], string> = {
     ` if [ $((n % ${EXEC_LOOP.sweepRounds})) = 0 ]; then for b in $o; do rm -f "$d/$b".*; done; o=$g; g=; fi;` +
     ` sleep $s; n=$((n+1)); done; echo end'`,
   // Prints "rcpp2p ask 1" (or "rcpp2p ask 1 no-watcher" and ends when no watcher runs), then
-  // moves stdin into the folder (the first FIRST lines as CID.1.up, each later line as the next
-  // CID.N.up) and prints the server's CID.N.down files in order, until CID.N.fin, the end of
-  // stdin, or 60 s. On its way out it leaves CID.end: the watcher then ends the conversation.
+  // moves stdin into the folder (the first FIRST lines as CID.1.up, after "record JSON" of client
+  // CLIENT when there is one; each later line as the next CID.N.up) and prints the server's
+  // CID.N.down files in order, until CID.N.fin, the end of stdin, or 60 s. On its way out it
+  // leaves CID.end: the watcher then ends the conversation.
   ask:
     `/bin/sh -c 'umask 077; cd && d={dir}/signals/{name} && c={cid} || exit 1;` +
     ` w=; for f in "$d"/w.*; do [ -f "$f" ] && w=1; done;` +
     ` [ -n "$w" ] || { echo "rcpp2p ask 1 no-watcher"; exit 0; };` +
     ` bye() { rm -f "$d/$c".*.down "$d/$c".*.fin; : > "$d/$c.end"; }; trap bye EXIT;` +
     ` trap "exit 1" HUP INT TERM PIPE; exec 3<&0;` +
+    ` { x=; IFS= read -r x < {dir}/clients/{client}.json;` +
+    ` [ -n "$x" ] && printf "record %s\\n" "$x" > "$d/.$c.1.u"; } 2>/dev/null;` +
     ` { m=1; i=0; t={first}; while [ $m -le ${EXEC_LOOP.maxClientParts} ] && IFS= read -r x <&3; do` +
     ` printf "%s\\n" "$x" >> "$d/.$c.$m.u"; i=$((i+1)); if [ $i -ge $t ]; then` +
     ` mv -f "$d/.$c.$m.u" "$d/$c.$m.up"; m=$((m+1)); i=0; t=1; fi; done; } >/dev/null 2>&1 & r=$!;` +
@@ -122,6 +126,7 @@ const PLACEHOLDER_PATTERNS: Record<string, string> = {
   wid: '[0-9a-f]{16}',
   cid: '[0-9a-f]{16}',
   first: '[1-9]',
+  client: bare(PEER_NAME),
 };
 const NUMERIC_PLACEHOLDERS = new Set(['first']);
 

@@ -44,6 +44,18 @@ const WATCH_HEADER = 'rcpp2p watch 1';
 const ASK_HEADER = 'rcpp2p ask 1';
 const ASK_NO_WATCHER = 'rcpp2p ask 1 no-watcher';
 const UP_LINE = /^up ([0-9a-f]{16}) ([1-9]) (.*)$/s;
+const RECORD_PREFIX = 'record ';
+
+/** The requesting client's record, as the client's ask read it on the rendezvous (exec only). */
+const clientRecords = new WeakMap<Duplex, string>();
+
+/**
+ * The text of the client record that came with a signaling channel, read by the client's `ask`
+ * from the rendezvous account (so no better or worse than reading it again), or undefined.
+ */
+export function recordSentAhead(channel: Duplex): string | undefined {
+  return clientRecords.get(channel);
+}
 const END_LINE = /^end ([0-9a-f]{16})$/;
 
 function newId(): string {
@@ -182,7 +194,12 @@ class Watcher {
         });
         this.onChannel(conversation);
       }
-      conversation.push(text + '\n');
+      if (seq === '1' && conversation.expectsRecord && text.startsWith(RECORD_PREFIX)) {
+        clientRecords.set(conversation, text.slice(RECORD_PREFIX.length));
+      } else {
+        conversation.push(text + '\n');
+      }
+      conversation.expectsRecord = false;
       return;
     }
     const end = END_LINE.exec(line);
@@ -237,6 +254,8 @@ class Watcher {
  * which ends the client's `ask` (after a refusal or a pong).
  */
 class Conversation extends Duplex {
+  /** Until its first line: the ask may send the client's record ahead of it. */
+  expectsRecord = true;
   private partial = '';
   private seq = 0;
   private finished = false;
@@ -292,6 +311,8 @@ export function routeExec(place: SignalingPlace): SignalingRoute {
         cid: newId(),
         // a request goes with its open line, so the server sees both in one look
         first: purpose.kind === 'signal' ? 2 : 1,
+        // and with the client's record, which the server would otherwise read with a command
+        client: place.clientName ?? place.serverName,
       });
       const channel = await place.session.execStream(command, { signal });
       try {

@@ -21,6 +21,8 @@ import { logger } from '../log.js';
 import type { SignalingKind } from '../peer.js';
 import type { RendezvousDirectory } from './directory.js';
 import { offerExec, routeExec } from './exec-transport.js';
+
+export { recordSentAhead } from './exec-transport.js';
 import type { SignalingOffer } from './peer-record.js';
 import { readSignal, type ChannelPurpose } from './signaling.js';
 import { offerSocket, routeSocket } from './socket-transport.js';
@@ -36,6 +38,8 @@ export interface SignalingPlace {
   /** The account's home on the host ($HOME), for absolute socket paths. */
   home: string;
   serverName: string;
+  /** Client side: who is asking (the exec transport sends its record ahead). */
+  clientName?: string;
 }
 
 /** The file server's side of one transport, for the life of one rendezvous session. */

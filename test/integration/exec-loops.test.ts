@@ -40,6 +40,7 @@ function present(path: string, pkg: string): Capability {
 const SERVER = 'ASUS';
 const WID = '0123456789abcdef';
 const CID = 'fedcba9876543210';
+const CLIENT = 'LAPTOP';
 
 /** The script inside a template's /bin/sh -c '...' (templates hold no single quote inside). */
 function scriptOf(op: RendezvousOp): string {
@@ -112,7 +113,7 @@ describe('the exec transport loops in real shells', () => {
   const watch = (shell: Shell, wid = WID, env?: NodeJS.ProcessEnv): Loop =>
     start(shell, { op: 'watch', dir, name: SERVER, wid }, env);
   const ask = (shell: Shell, first: number, cid = CID, env?: NodeJS.ProcessEnv): Loop =>
-    start(shell, { op: 'ask', dir, name: SERVER, cid, first }, env);
+    start(shell, { op: 'ask', dir, name: SERVER, cid, first, client: CLIENT }, env);
   const files = async (): Promise<string[]> => (await readdir(folder).catch(() => [])).sort();
 
   before(async () => {
@@ -179,6 +180,28 @@ describe('the exec transport loops in real shells', () => {
         assert.equal(client.lines[1], tricky);
         assert.equal(await client.exited, 0, 'the final part ended the ask');
         await watcher.line(new RegExp(`^end ${CID}$`));
+      });
+
+      it("the client's record goes ahead of its first part, when it has one", async () => {
+        const record = '{"v":1,"role":"client","name":"LAPTOP","x":"a\\\\b"}';
+        await mkdir(join(dir, 'clients'), { recursive: true });
+        // (as a record without the newline publish adds)
+        await writeFile(join(dir, 'clients', `${CLIENT}.json`), record);
+        try {
+          const watcher = watch(shell);
+          await watcher.line(/^rcpp2p watch 1$/);
+          const client = ask(shell, 2);
+          await client.line(/^rcpp2p ask 1$/);
+          client.proc.stdin.write('{"t":"open"}\n{"t":"request"}\n');
+          await watcher.line(/"request"/);
+          assert.deepEqual(watcher.lines.slice(1, 4), [
+            `up ${CID} 1 record ${record}`,
+            `up ${CID} 1 {"t":"open"}`,
+            `up ${CID} 1 {"t":"request"}`,
+          ]);
+        } finally {
+          await rm(join(dir, 'clients'), { recursive: true, force: true });
+        }
       });
 
       it('an ask with no watcher says so and ends at once', async () => {

@@ -401,7 +401,7 @@ for (const setup of SETUPS) {
       );
     });
 
-    it('Ctrl-C while waiting for the answer ends openLink within 100 ms', async () => {
+    it('Ctrl-C while waiting for the answer ends openLink at once, not at the answer deadline', async () => {
       stranger = await startHungServer(w, setup.expected);
       await addClient(w);
       const stop = new AbortController();
@@ -417,7 +417,8 @@ for (const setup of SETUPS) {
       );
       await assert.rejects(opening, (err: unknown) => isRcppError(err) && err.code === 'ABORTED');
       const ms = performance.now() - abortedAt;
-      assert.ok(abortedAt > 0 && ms < 100, `rejected ${ms.toFixed(0)} ms after the abort`);
+      // (closing the SSH session is part of it; the answer deadline is 10 s)
+      assert.ok(abortedAt > 0 && ms < 1000, `rejected ${ms.toFixed(0)} ms after the abort`);
     });
 
     it('a second file server with the same name and another identity is refused: NAME_IN_USE', async () => {

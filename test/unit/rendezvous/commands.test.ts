@@ -17,8 +17,15 @@ const OPS: RendezvousOp[] = [
   { op: 'publish', dir: 'shared/rcpp2p', role: 'server', name: 'NAS-1' },
   { op: 'unlink-socket', dir: '.rcpp2p', name: 'ASUS' },
   { op: 'watch', dir: '.rcpp2p', name: 'ASUS', wid: '0123456789abcdef' },
-  { op: 'ask', dir: '/tmp/lab-1/rv', name: 'NAS-1', cid: 'fedcba9876543210', first: 2 },
-  { op: 'ask', dir: '.rcpp2p', name: 'ASUS', cid: 'fedcba9876543210', first: 1 },
+  {
+    op: 'ask',
+    dir: '/tmp/lab-1/rv',
+    name: 'NAS-1',
+    cid: 'fedcba9876543210',
+    first: 2,
+    client: 'LAPTOP',
+  },
+  { op: 'ask', dir: '.rcpp2p', name: 'ASUS', cid: 'fedcba9876543210', first: 1, client: 'ASUS' },
 ];
 
 describe('rendezvous commands', () => {
@@ -55,6 +62,18 @@ describe('rendezvous commands', () => {
         wid,
       );
     }
+    assert.throws(
+      () =>
+        renderRendezvousCommand({
+          op: 'ask',
+          dir: '.rcpp2p',
+          name: 'ASUS',
+          cid: 'fedcba9876543210',
+          first: 1,
+          client: '../servers/ASUS',
+        }),
+      isRcppError,
+    );
     for (const first of [0, 10, -1, 1.5]) {
       assert.throws(
         () =>
@@ -64,6 +83,7 @@ describe('rendezvous commands', () => {
             name: 'ASUS',
             cid: 'fedcba9876543210',
             first,
+            client: 'LAPTOP',
           }),
         isRcppError,
         String(first),
