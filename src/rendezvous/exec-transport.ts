@@ -44,6 +44,7 @@ const WATCH_HEADER = 'rcpp2p watch 1';
 const ASK_HEADER = 'rcpp2p ask 1';
 const ASK_NO_WATCHER = 'rcpp2p ask 1 no-watcher';
 const UP_LINE = /^up ([0-9a-f]{16}) ([1-9]) (.*)$/s;
+const END_LINE = /^end ([0-9a-f]{16})$/;
 const RECORD_PREFIX = 'record ';
 
 /** The requesting client's record, as the client's ask read it on the rendezvous (exec only). */
@@ -56,7 +57,6 @@ const clientRecords = new WeakMap<Duplex, string>();
 export function recordSentAhead(channel: Duplex): string | undefined {
   return clientRecords.get(channel);
 }
-const END_LINE = /^end ([0-9a-f]{16})$/;
 
 function newId(): string {
   return randomBytes(8).toString('hex');

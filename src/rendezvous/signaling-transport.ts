@@ -21,13 +21,13 @@ import { logger } from '../log.js';
 import type { SignalingKind } from '../peer.js';
 import type { RendezvousDirectory } from './directory.js';
 import { offerExec, routeExec } from './exec-transport.js';
-
-export { recordSentAhead } from './exec-transport.js';
 import type { SignalingOffer } from './peer-record.js';
 import { readSignal, type ChannelPurpose } from './signaling.js';
 import { offerSocket, routeSocket } from './socket-transport.js';
 import type { RendezvousSession } from './ssh-session.js';
 import { offerTcp, routeTcp } from './tcp-transport.js';
+
+export { recordSentAhead } from './exec-transport.js';
 
 const log = logger('signaling');
 
