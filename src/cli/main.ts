@@ -19,6 +19,9 @@ interface Options extends Partial<ConfigureFlags> {
   configure?: boolean;
   addclient?: boolean;
   filelist?: string[];
+  servers?: boolean;
+  search?: string;
+  server?: string;
   get?: string[];
   put?: string[];
   to?: string;
@@ -40,6 +43,8 @@ const MODES = [
   'configure',
   'addclient',
   'filelist',
+  'servers',
+  'search',
   'get',
   'put',
   'demo',
@@ -72,6 +77,19 @@ export function buildProgram(io: CliIo): Command {
         "list a file server's files: --filelist SERVER [FOLDER]",
       ).conflicts(exclusive('filelist')),
     )
+    .addOption(
+      new Option(
+        '--servers',
+        'list the file servers on the rendezvous: online or not, files, the likely path from here',
+      ).conflicts(exclusive('servers')),
+    )
+    .addOption(
+      new Option(
+        '--search <PATTERN>',
+        'find files on every file server from their published indexes (a glob with * or ?)',
+      ).conflicts(exclusive('search')),
+    )
+    .option('--server <NAME>', '--search: only on this file server')
     .addOption(
       new Option(
         '--get <SERVER FILE...>',
@@ -145,6 +163,10 @@ export function buildProgram(io: CliIo): Command {
     .option('--dir <path>', "--configure: the file server's working directory")
     .option('--poll-seconds <n>', '--configure: periodic mode interval (default 10)')
     .option('--keepalive-seconds <n>', '--configure: SSH keepalive interval (default 15)')
+    .option(
+      '--publish-index <yes|no>',
+      "--configure: publish the file server's file list (paths, sizes, times) on the rendezvous for --servers and --search",
+    )
     .option(
       '--allow-clients <who>',
       '--configure: clients the file server serves: new (default: known ones and new ones), known (only those it has met), or NAME,NAME',
@@ -237,6 +259,13 @@ async function run(ctx: CommandContext, opts: Options, serving: boolean): Promis
     if (server === undefined || extra.length > 0)
       throw new RcppError('USAGE', 'Use: rcpp2p --filelist SERVER [FOLDER]');
     return (await import('./commands/file-list.js')).fileListCommand(ctx, server, folder);
+  }
+  if (opts.server !== undefined && opts.search === undefined)
+    throw new RcppError('USAGE', '--server only goes with --search.');
+  if (opts.servers) return (await import('./commands/servers.js')).serversCommand(ctx);
+  if (opts.search !== undefined) {
+    const { searchCommand } = await import('./commands/search.js');
+    return searchCommand(ctx, opts.search, opts.server);
   }
   const transfer = { to: opts.to, force: opts.force === true };
   if (opts.get) {

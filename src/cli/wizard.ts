@@ -173,6 +173,19 @@ async function askAll(
     })) as string;
     workDir = resolve(ctx.io.cwd, expandHome(dirAnswer.trim()));
   }
+  // A new file server publishes by default; an existing config keeps what it had (absent = no).
+  const publishIndex =
+    serverName === ''
+      ? existing?.publishIndex
+      : (await ask({
+          type: 'confirm',
+          message:
+            'Publish a list of the shared files (paths, sizes, dates) on the rendezvous, so ' +
+            '--servers and --search can find them? Everyone who can use the rendezvous account ' +
+            'sees it (they can already run --filelist):',
+          default: existing ? existing.publishIndex === true : true,
+        })) === true;
+  const unchanged = existing?.publishIndex === undefined && existing !== undefined && !publishIndex;
 
   return {
     version: 1,
@@ -191,6 +204,7 @@ async function askAll(
     pollSeconds: existing?.pollSeconds ?? 10,
     keepaliveSeconds: existing?.keepaliveSeconds ?? 15,
     ...(existing?.allowClients !== undefined && { allowClients: existing.allowClients }),
+    ...(publishIndex !== undefined && !unchanged && { publishIndex }),
   };
 }
 

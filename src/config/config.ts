@@ -42,6 +42,11 @@ export interface Config {
    * new ones (announced in the log); "known": pinned ones only; a list: only these client names.
    */
   allowClients?: 'new' | 'known' | string[];
+  /**
+   * File servers: publish an index of the working directory (paths, sizes, times) on the
+   * rendezvous, for `--servers` and `--search`. Off unless set (the wizard asks).
+   */
+  publishIndex?: boolean;
 }
 
 export const CONFIG_DEFAULTS = {
@@ -70,6 +75,7 @@ const TOP_KEYS = [
   'pollSeconds',
   'keepaliveSeconds',
   'allowClients',
+  'publishIndex',
 ];
 
 /**
@@ -167,6 +173,7 @@ export function validateConfig(
     );
   }
   if (f.has('workDir')) config.workDir = absolutePath(f, 'workDir', home);
+  if (f.has('publishIndex')) config.publishIndex = f.bool('publishIndex');
   if (f.has('allowClients')) {
     const allow = f.raw('allowClients');
     config.allowClients = Array.isArray(allow)

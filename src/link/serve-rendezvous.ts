@@ -48,6 +48,11 @@ export interface ServeRendezvousOptions {
   heartbeatSeconds?: number;
   /** Force periodic mode even when forwarding works (tests, diagnosis). */
   forcePeriodic?: boolean;
+  /**
+   * Called once per rendezvous session, after the record is published: more work on that session
+   * (the file index). `signal` aborts when the session ends or the server stops.
+   */
+  onSession?: (joined: Joined, signal: AbortSignal) => void;
 }
 
 const FATAL = new Set([
@@ -171,6 +176,7 @@ async function serveOneSession(
     await publishOnline();
     opts.onProgress?.({ type: 'record:published', name: opts.serverName, role: 'server' });
     opts.onProgress?.({ type: 'signaling:ready', mode, ...(reason !== undefined && { reason }) });
+    opts.onSession?.(joined, signal);
 
     const ctx: AnswerContext = {
       serverName: opts.serverName,

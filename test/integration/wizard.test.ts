@@ -253,6 +253,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     await term.answer(s, ''); // take the suggestion
     await term.waitFor(s, /^\? Working directory this file server shares:/m);
     await term.answer(s, p.share);
+    await term.waitFor(s, /^\? Publish a list of the shared files [^]*\(Y\/n\)$/m);
+    await term.answer(s, '');
     await term.waitFor(s, /^\? Test the login to the rendezvous now\? \(Y\/n\)$/m);
     await term.answer(s, '');
 
@@ -282,6 +284,7 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
       workDir: p.share,
       pollSeconds: 10,
       keepaliveSeconds: 15,
+      publishIndex: true,
     });
     assert.equal(
       await readFile(join(p.home, '.ssh', 'known_hosts'), 'utf8'),
@@ -378,6 +381,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
       new RegExp(`${escape(p.workKey)} is a file, not a folder\\.`),
     );
     await term.answer(s, p.share);
+    await term.waitFor(s, /^\? Publish a list of the shared files/m);
+    await term.answer(s, 'n');
 
     await term.waitFor(s, /^\? Test the login to the rendezvous now\?/m);
     await term.answer(s, '');
@@ -450,6 +455,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     await term.waitFor(s, new RegExp(`^\\? Local TCP port .*: \\(${port}\\)$`, 'm'));
     await term.answer(s, '');
     await term.waitFor(s, new RegExp(`^\\? Working directory .*: \\(${escape(p.share)}\\)$`, 'm'));
+    await term.answer(s, '');
+    await term.waitFor(s, /^\? Publish a list of the shared files [^]*\(y\/N\)$/m);
     await term.answer(s, '');
     await term.waitFor(s, /^\? Test the login to the rendezvous now\?/m);
     await term.answer(s, '');

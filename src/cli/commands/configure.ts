@@ -25,6 +25,7 @@ export interface ConfigureFlags {
   pollSeconds?: string;
   keepaliveSeconds?: string;
   allowClients?: string;
+  publishIndex?: string;
 }
 
 export async function configureCommand(
@@ -126,7 +127,20 @@ function fromFlags(
     keepaliveSeconds:
       number(flags.keepaliveSeconds, '--keepalive-seconds') ?? existing?.keepaliveSeconds ?? 15,
     ...allowClientsFrom(flags.allowClients, existing),
+    ...publishIndexFrom(flags.publishIndex, existing),
   };
+}
+
+/** --publish-index yes | no */
+function publishIndexFrom(
+  text: string | undefined,
+  existing: Config | undefined,
+): Pick<Config, 'publishIndex'> {
+  if (text === undefined) {
+    return existing?.publishIndex === undefined ? {} : { publishIndex: existing.publishIndex };
+  }
+  if (text === 'yes' || text === 'no') return { publishIndex: text === 'yes' };
+  throw new RcppError('USAGE', `--publish-index takes yes or no, not "${text}".`);
 }
 
 /** --allow-clients new | known | NAME,NAME... */
