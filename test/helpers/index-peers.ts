@@ -9,7 +9,7 @@ import { formatKnownHostsLine } from '../../src/rendezvous/known-hosts.js';
 import { saveAccounts } from '../../src/rendezvous-server/accounts.js';
 import { startRendezvousServer } from '../../src/rendezvous-server/server.js';
 import { RCPP2P_BIN } from './lab-peers.js';
-import { ProcessTracker, type ProcessHandle, type RunResult } from './processes.js';
+import { ProcessTracker, type ExitInfo, type ProcessHandle, type RunResult } from './processes.js';
 import { startSshd } from './sshd.js';
 
 export type LoopbackKind = 'embedded' | 'openssh';
@@ -72,16 +72,15 @@ export interface IndexPeers {
   folders: Map<string, string>;
   /** Starts file server NAME; resolves once its first index is published. */
   startServer(name: string): Promise<ProcessHandle>;
+  /** Stops file server NAME as Ctrl-C would (SIGTERM); resolves with how it exited. */
+  stopServer(name: string): Promise<ExitInfo>;
   /** Runs a client command (`--servers`, `--search ...`) as a real process. */
   client(args: string[]): Promise<RunResult>;
   stop(): Promise<void>;
 }
 
 /** Configures file servers (publishIndex yes) and one client on a fresh loopback rendezvous. */
-export async function setupIndexPeers(
-  kind: LoopbackKind,
-  servers: string[],
-): Promise<IndexPeers> {
+export async function setupIndexPeers(kind: LoopbackKind, servers: string[]): Promise<IndexPeers> {
   const root = await mkdtemp(join(tmpdir(), 'rcpp2p-index-'));
   const processes = new ProcessTracker();
   const env = { ...process.env, RCPP2P_DEBUG: process.env['RCPP2P_DEBUG'] ?? '' };
@@ -129,6 +128,7 @@ export async function setupIndexPeers(
         'yes',
       ]);
     }
+    const running = new Map<string, ProcessHandle>();
     const clientConfig = join(root, 'client.json');
     await configure(clientConfig, ['--client-name', 'LAPTOP', '--port', String(port++)]);
     return {
@@ -141,8 +141,15 @@ export async function setupIndexPeers(
           [RCPP2P_BIN, '--config', join(root, `${name}.json`)],
           { env },
         );
+        running.set(name, server);
         await server.waitForOutput(/Index published: /, 30_000);
         return server;
+      },
+      async stopServer(name) {
+        const server = running.get(name);
+        if (!server) throw new Error(`file server ${name} is not running`);
+        running.delete(name);
+        return server.kill(10_000);
       },
       client: (args) =>
         processes.run(process.execPath, [RCPP2P_BIN, '--config', clientConfig, ...args], {
