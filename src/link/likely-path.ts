@@ -29,7 +29,9 @@ export function likelyPath(self: SelfView, server: PeerRecord): LikelyPath | und
     ...(server.other && { other: server.other }),
   };
   const steps = planPaths({ ...self, role: 'client' }, peer);
-  const first = steps.find((s): s is Exclude<PathStep, { method: 'relay' }> => s.method !== 'relay');
+  const first = steps.find(
+    (s): s is Exclude<PathStep, { method: 'relay' }> => s.method !== 'relay',
+  );
   const relay = steps.find((s) => s.method === 'relay');
   const portChanging = portChangingSides(self, peer);
   if (first?.path === 'direct' && portChanging !== undefined && first.method === 'punch') {

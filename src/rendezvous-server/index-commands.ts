@@ -5,11 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  INDEX_SUMMARY_BYTES,
-  MAX_INDEX_BYTES,
-  type RendezvousOp,
-} from '../rendezvous/commands.js';
+import { INDEX_SUMMARY_BYTES, MAX_INDEX_BYTES, type RendezvousOp } from '../rendezvous/commands.js';
 
 export type IndexOp = Extract<
   RendezvousOp,
