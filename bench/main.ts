@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|relay|setup] [-- --out DIR]: rcpp2p against baselines measured in the
+// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|relay|setup|index] [-- --out DIR]: rcpp2p against baselines measured in the
 // same run, in the NAT lab (root). Prints a table of min / median / max with ratios to the
 // baselines, and writes the raw figures (JSON) and a chart (SVG) under DIR (default bench-results/).
 //
@@ -11,6 +11,7 @@
 //   set-up           command start to exit for a 1-byte get (direct and relayed), next to
 //                    `ssh rendezvous true` with the same key and `node -e 0`.
 //   memory           peak RSS of both rcpp2p processes while moving the big file.
+//   index            publishing and searching an index of 100,000 files (bench/index-bench.ts).
 //
 // Runs of rcpp2p and of its baselines alternate, so a slow spell of the machine hits both. Every
 // received file is checked against the SHA-256 of what was sent.
@@ -45,6 +46,7 @@ import {
   writeRandomFile,
 } from './baselines.js';
 import { renderChart } from './chart.js';
+import { indexBench, INDEX_ROWS } from './index-bench.js';
 import { mibPerSecond, NAME_WIDTH, row, type Series } from './stats.js';
 
 const MIB = 1024 * 1024;
@@ -103,6 +105,9 @@ async function main(): Promise<number> {
   }
   if (!only || only === 'relay') await timed('relay throughput', relay);
   if (!only || only === 'setup') await timed('set-up time', setupTimes);
+  if (!only || only === 'index') {
+    await timed('index of 100,000 files', () => indexBench({ runs: RUNS, record }));
+  }
   const seconds = (Date.now() - started.getTime()) / 1000;
   const text = table();
   console.log(`\n${text}`);
@@ -375,6 +380,8 @@ function table(): string {
   add('rcpp2p direct: link set-up inside the process');
   add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
   add('rcpp2p relayed: link set-up inside the process');
+  section('-- index of 100,000 files (publish, search)');
+  for (const [name, ...baselines] of INDEX_ROWS) add(name, ...baselines);
   section('-- peak RSS');
   add('client peak RSS (direct get)');
   add('client peak RSS (direct put)');

@@ -10,7 +10,7 @@ import { saveAccounts } from '../../src/rendezvous-server/accounts.js';
 import { startRendezvousServer } from '../../src/rendezvous-server/server.js';
 import { RCPP2P_BIN } from './lab-peers.js';
 import { ProcessTracker, type ExitInfo, type ProcessHandle, type RunResult } from './processes.js';
-import { startSshd } from './sshd.js';
+import { sshLoginOptions, startSshd } from './sshd.js';
 
 export type LoopbackKind = 'embedded' | 'openssh';
 
@@ -24,6 +24,8 @@ export interface LoopbackRendezvous {
   dir: string;
   /** Where the index files are on disk (to plant hostile ones). */
   indexesDir: string;
+  /** `ssh` arguments up to the command, for baselines (OpenSSH kind only). */
+  sshArgs: string[] | undefined;
   stop(): Promise<void>;
 }
 
@@ -40,6 +42,7 @@ export async function startLoopbackRendezvous(
       knownHostsFile: fx.knownHostsFile,
       dir: fx.rendezvousDir,
       indexesDir: join(fx.rendezvousDir, 'indexes'),
+      sshArgs: [...sshLoginOptions(fx), '-p', String(fx.port), `${fx.user}@${fx.host}`],
       stop: () => fx.stop(),
     };
   }
@@ -61,6 +64,7 @@ export async function startLoopbackRendezvous(
     knownHostsFile,
     dir: '.rcpp2p',
     indexesDir: join(state, 'home', 'peer', '.rcpp2p', 'indexes'),
+    sshArgs: undefined,
     stop: () => rv.close(),
   };
 }
@@ -80,7 +84,11 @@ export interface IndexPeers {
 }
 
 /** Configures file servers (publishIndex yes) and one client on a fresh loopback rendezvous. */
-export async function setupIndexPeers(kind: LoopbackKind, servers: string[]): Promise<IndexPeers> {
+export async function setupIndexPeers(
+  kind: LoopbackKind,
+  servers: string[],
+  opts: { timeoutMs?: number } = {},
+): Promise<IndexPeers> {
   const root = await mkdtemp(join(tmpdir(), 'rcpp2p-index-'));
   const processes = new ProcessTracker();
   const env = { ...process.env, RCPP2P_DEBUG: process.env['RCPP2P_DEBUG'] ?? '' };
@@ -142,7 +150,7 @@ export async function setupIndexPeers(kind: LoopbackKind, servers: string[]): Pr
           { env },
         );
         running.set(name, server);
-        await server.waitForOutput(/Index published: /, 30_000);
+        await server.waitForOutput(/Index published: /, opts.timeoutMs ?? 30_000);
         return server;
       },
       async stopServer(name) {
@@ -154,7 +162,7 @@ export async function setupIndexPeers(kind: LoopbackKind, servers: string[]): Pr
       client: (args) =>
         processes.run(process.execPath, [RCPP2P_BIN, '--config', clientConfig, ...args], {
           env,
-          timeoutMs: 60_000,
+          timeoutMs: opts.timeoutMs ?? 60_000,
         }),
       async stop() {
         await processes.killAll();
