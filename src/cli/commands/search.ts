@@ -140,9 +140,10 @@ function printHits(
   }
   ctx.view.print(
     `Found ${hits.length} file${hits.length === 1 ? '' : 's'} matching "${pattern}" on ` +
-      `${servers.size} server${servers.size === 1 ? '' : 's'}` +
-      (offline.length > 0 ? ` (${offline.join(', ')} offline)` : '') +
-      ` (searched ${indexes} in ${took}).`,
+      `${servers.size} server${servers.size === 1 ? '' : 's'} (searched ${indexes} in ${took})` +
+      (offline.length > 0
+        ? `; ${offline.join(', ')} ${offline.length === 1 ? 'is' : 'are'} offline.`
+        : '.'),
   );
   const only = hits.length === 1 ? hits[0] : undefined;
   if (only) {
