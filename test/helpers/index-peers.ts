@@ -74,8 +74,10 @@ export interface IndexPeers {
   root: string;
   /** Shared folder of each file server, by name. */
   folders: Map<string, string>;
-  /** Starts file server NAME; resolves once its first index is published. */
-  startServer(name: string): Promise<ProcessHandle>;
+  /** Starts file server NAME; resolves once its first index is published (or `ready` shows). */
+  startServer(name: string, ready?: RegExp): Promise<ProcessHandle>;
+  /** Configures file server NAME again, with these options changed (`--publish-index no`). */
+  reconfigure(name: string, args: string[]): Promise<void>;
   /** Stops file server NAME as Ctrl-C would (SIGTERM); resolves with how it exited. */
   stopServer(name: string): Promise<ExitInfo>;
   /** Runs a client command (`--servers`, `--search ...`) as a real process. */
@@ -143,16 +145,17 @@ export async function setupIndexPeers(
       rv,
       root,
       folders,
-      async startServer(name) {
+      async startServer(name, ready = /Index published: /) {
         const server = processes.spawn(
           process.execPath,
           [RCPP2P_BIN, '--config', join(root, `${name}.json`)],
           { env },
         );
         running.set(name, server);
-        await server.waitForOutput(/Index published: /, opts.timeoutMs ?? 30_000);
+        await server.waitForOutput(ready, opts.timeoutMs ?? 30_000);
         return server;
       },
+      reconfigure: (name, args) => configure(join(root, `${name}.json`), args),
       async stopServer(name) {
         const server = running.get(name);
         if (!server) throw new Error(`file server ${name} is not running`);
