@@ -53,7 +53,7 @@ export async function indexBench(opts: { runs: number; record: Record }): Promis
       const server = await peers.startServer('BIG');
       opts.record(PUBLISH, 's', (performance.now() - started) / 1000);
       const line =
-        /Index published: ([\d,]+) files, .*\((\S+) on the rendezvous; scan ([\d.]+) s, upload ([\d.]+) s\)/.exec(
+        /Index published: ([\d,]+) files, .*\(([\d.]+ \S+) on the rendezvous; scan ([\d.]+) s, upload ([\d.]+) s\)/.exec(
           server.stderr(),
         );
       if (!line || line[1] !== INDEX_FILES.toLocaleString('en-US')) {
@@ -126,10 +126,12 @@ async function timedShell(script: string): Promise<number> {
   return s;
 }
 
-/** "297.12KB" -> bytes. */
+/** "297.12 KiB" -> bytes. */
 function bytesOf(text: string): number {
-  const m = /^([\d.]+)(B|KB|MB|GB)$/.exec(text);
+  const m = /^([\d.]+) (B|KiB|MiB|GiB)$/.exec(text);
   if (!m) throw new Error(`not a size: ${text}`);
-  const unit = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 }[m[2] as 'B' | 'KB' | 'MB' | 'GB'];
+  const unit = { B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 }[
+    m[2] as 'B' | 'KiB' | 'MiB' | 'GiB'
+  ];
   return Number(m[1]) * unit;
 }

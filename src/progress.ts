@@ -41,6 +41,8 @@ export type ProgressEvent =
   | { type: 'server:session-ended'; client: string; message?: string }
   | { type: 'server:refused'; client: string; message: string }
   // transfers
+  /** Once per get or put, when the files to move are known (after refusals): for the overall line. */
+  | { type: 'transfer:plan'; op: 'get' | 'put'; files: number; bytes: number }
   | { type: 'transfer:start'; op: 'get' | 'put'; file: string; size: number; resumedFrom: number }
   | { type: 'transfer:bytes'; op: 'get' | 'put'; file: string; done: number; total: number }
   | { type: 'transfer:verifying'; op: 'get' | 'put'; file: string }

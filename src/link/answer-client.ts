@@ -67,6 +67,8 @@ export async function answerSignaling(
   if (request.t !== 'request') {
     throw new RcppError('PROTOCOL_ERROR', `Expected a connection request, got "${request.t}".`);
   }
+  // Alive and on it: the client keeps waiting however busy we are, instead of calling us hung.
+  writeSignal(channel, { t: 'received', session: request.session });
   const client = await ctx.directory
     .read('client', request.client, ctx.signal)
     .catch((err: unknown) => {
@@ -229,7 +231,7 @@ function secureAndServe(
     expected: { name: client.name, fingerprint: client.fingerprint },
     signal: ctx.signal,
   })
-    .then(async ({ socket }) => {
+    .then(async ({ socket, peer }) => {
       await rememberProven(ctx.trust, client, ctx.onProgress);
       // The client keeps one stream and closes the others unused: announce a stream once it
       // carries the client's first bytes. (The file server's 'data' listener is added in the same
@@ -248,6 +250,7 @@ function secureAndServe(
         reason: candidate.reason,
         remote: candidate.remote,
         peer: client.name,
+        peerFingerprint: peer.fingerprint,
         setupMs: Date.now() - started,
         ...(candidate.family && { family: candidate.family }),
       });

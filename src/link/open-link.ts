@@ -64,6 +64,8 @@ export interface ClientLinkOptions {
 }
 
 export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
+/** How long a server that acknowledged the request may take to answer it (a burst of clients). */
+const BUSY_ANSWER_MS = 60_000;
 const RACE_DEADLINE_MS = 12_000;
 
 export async function openLink(opts: ClientLinkOptions): Promise<Link> {
@@ -167,10 +169,10 @@ function offline(record: PeerRecord, detail?: string): RcppError {
   );
 }
 
-function notAnswering(record: PeerRecord, ms: number): RcppError {
+function notAnswering(record: PeerRecord, ms: number, what = 'did not reply'): RcppError {
   return new RcppError(
     'PEER_NOT_ANSWERING',
-    `File server ${record.name} does not answer (asleep or hung?); it did not reply within ` +
+    `File server ${record.name} does not answer (asleep or hung?); it ${what} within ` +
       `${Math.round(ms / 1000)} s, and its record was last updated ${describeAge(record.lastSeen, Date.now())}.`,
     `Check that the ${record.name} machine is awake and rcpp2p still runs there; restart it if it hangs.`,
   );
@@ -188,11 +190,24 @@ async function request(
   try {
     writeSignal(channel, { t: 'open', v: 1, kind: 'signal' });
     writeSignal(channel, { t: 'request', session, client: opts.clientName, ...self });
-    const answer = await readSignal(channel, { signal }).catch((err: unknown) => {
-      throw isRcppError(err) && err.code === 'CONNECTION_LOST'
-        ? offline(record, 'it closed the signaling channel')
-        : err;
-    });
+    const read = (readSignalWith: AbortSignal): Promise<SignalMessage> =>
+      readSignal(channel, { signal: readSignalWith }).catch((err: unknown) => {
+        throw isRcppError(err) && err.code === 'CONNECTION_LOST'
+          ? offline(record, 'it closed the signaling channel')
+          : err;
+      });
+    let answer = await read(signal);
+    if (answer.t === 'received' && answer.session === session) {
+      // The server is alive and working on it (a burst of clients can keep it busy): wait longer.
+      const busy = deadline(opts.signal, BUSY_ANSWER_MS, () =>
+        notAnswering(record, BUSY_ANSWER_MS, 'took the request but did not finish it'),
+      );
+      try {
+        answer = await read(busy.signal);
+      } finally {
+        busy.clear();
+      }
+    }
     const accept = checkAnswer(answer, session, opts.serverName);
     log(
       `server ${opts.serverName} answered: external ${formatEndpoint(accept.external)} nat ${accept.nat}`,
@@ -277,6 +292,7 @@ async function race(
         reason: winner.candidate.reason,
         remote: winner.candidate.remote,
         peer: opts.serverName,
+        peerFingerprint: winner.secured.peer.fingerprint,
         family: winner.candidate.family ?? joined.session.family,
         setupMs,
       },

@@ -115,6 +115,7 @@ export async function openPeriodicLink(
         reason,
         remote,
         peer: record.name,
+        peerFingerprint: winner.secured.peer.fingerprint,
         setupMs,
         ...(winner.candidate.family && { family: winner.candidate.family }),
       },

@@ -13,6 +13,7 @@ import { deadline } from '../deadline.js';
 import { abortError, isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import { hostPort } from '../peer.js';
+import { Slots } from '../slots.js';
 import {
   closeWithoutTimeWait,
   connectFrom,
@@ -96,6 +97,8 @@ interface ChannelRequest<T> {
 const EXEC_TIMEOUT_MS = 15_000;
 /** Of a command's error output, this much is kept (its last line is shown in a sentence). */
 const MAX_STDERR_BYTES = 64 * 1024;
+/** Below OpenSSH's default MaxSessions (10), leaving room for forwarded channels' bookkeeping. */
+const MAX_CONCURRENT_EXECS = 8;
 /** How long a login keeps retrying connections the host dropped before the SSH handshake. */
 const PREAUTH_RETRY_MS = 20_000;
 
@@ -156,6 +159,8 @@ export class RendezvousSession {
   private readonly client: Client;
   private closing: Promise<void> | undefined;
   private incoming: ((stream: Duplex) => void) | undefined;
+  /** OpenSSH refuses an 11th session channel on one connection (MaxSessions 10): queue instead. */
+  private readonly execSlots = new Slots(MAX_CONCURRENT_EXECS);
 
   private constructor(client: Client, socket: Socket, closed: Promise<Error | undefined>) {
     this.client = client;
@@ -300,7 +305,16 @@ export class RendezvousSession {
    * Runs one command; rejects only when the session fails, the command outlives `timeoutMs`, or the
    * signal aborts (the channel is then closed at once), not on a non-zero exit.
    */
-  exec(command: string, opts: ExecOptions): Promise<ExecResult> {
+  async exec(command: string, opts: ExecOptions): Promise<ExecResult> {
+    const release = await this.execSlots.take(opts.signal);
+    try {
+      return await this.execNow(command, opts);
+    } finally {
+      release();
+    }
+  }
+
+  private execNow(command: string, opts: ExecOptions): Promise<ExecResult> {
     const limit = deadline(
       opts.signal,
       opts.timeoutMs ?? EXEC_TIMEOUT_MS,

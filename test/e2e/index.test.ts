@@ -129,7 +129,7 @@ describe('--servers and --search in the NAT lab (OpenSSH rendezvous)', { skip },
     assert.match(human.stdout, /this peer: NAT keeps ports/);
     assert.match(
       human.stdout,
-      /^ {2}NAS +online +1 +8\.79KB +NAT keeps ports +direct \(simultaneous open through both NATs\)$/m,
+      /^ {2}NAS +online +1 +8\.79 KiB +NAT keeps ports +direct \(simultaneous open through both NATs\)$/m,
     );
     assert.doesNotMatch(human.stderr, /Connected:/, 'no connection to a file server');
   });
@@ -147,7 +147,7 @@ describe('--servers and --search in the NAT lab (OpenSSH rendezvous)', { skip },
     const human = await t.peers.client(['--search', 'BEACH']);
     assert.match(
       human.stdout,
-      /^ {2}ASUS {2}photos\/2024\/beach\.jpg {2}2\.00KB {2}\d{4}-\d\d-\d\d \d\d:\d\d$/m,
+      /^ {2}ASUS {2}photos\/2024\/beach\.jpg {2}2\.00 KiB {2}\d{4}-\d\d-\d\d \d\d:\d\d$/m,
     );
     assert.match(human.stdout, /^Fetch it with: rcpp2p --get ASUS photos\/2024\/beach\.jpg$/m);
   });
@@ -213,7 +213,7 @@ describe('--servers and --search in the NAT lab (OpenSSH rendezvous)', { skip },
       );
       assert.match(
         servers.stderr,
-        /^The index of OVERSIZED on the rendezvous is larger than 8\.00MB/m,
+        /^The index of OVERSIZED on the rendezvous is larger than 8\.00 MiB/m,
       );
 
       const search = await t.peers.client(['--search', 'beach', '--json']);

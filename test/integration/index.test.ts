@@ -206,7 +206,7 @@ for (const [kind, skip] of KINDS) {
         assert.equal(row['likelyPath'], 'lan', 'both on this machine');
       }
       const human = await peers.client(['--servers']);
-      assert.match(human.stdout, /^ {2}ASUS +online +2 +1\.47KB +publicly reachable/m);
+      assert.match(human.stdout, /^ {2}ASUS +online +2 +1\.47 KiB +publicly reachable/m);
       assert.match(human.stdout, /2 of 2 file servers online\./);
     });
 
@@ -290,7 +290,10 @@ for (const [kind, skip] of KINDS) {
           /entry 1: the path "..\/..\/etc\/passwd" goes up/,
         );
         assert.match(about('EVIL-SIZE').join('\n'), /entry 1: s must be a whole number/);
-        assert.match(about('EVIL-HUGE').join('\n'), /larger than 8\.00MB, more than rcpp2p reads/);
+        assert.match(
+          about('EVIL-HUGE').join('\n'),
+          /larger than 8\.00 MiB, more than rcpp2p reads/,
+        );
         assert.match(about('EVIL-SUMMARY').join('\n'), /damaged/);
         for (const name of ['EVIL-NAMES', 'EVIL-SIZE', 'EVIL-HUGE', 'EVIL-SUMMARY']) {
           assert.equal(about(name).length, 1, `one line about ${name}:\n${search.stderr}`);

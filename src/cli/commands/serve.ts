@@ -71,7 +71,12 @@ export async function serveCommand(
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       forcePeriodic: opts.periodic,
-      onLink: (link) => fileServer.serve(link.stream, { name: link.peer }, { signal: ctx.signal }),
+      onLink: (link) =>
+        fileServer.serve(
+          link.stream,
+          { name: link.peer, fingerprint: link.peerFingerprint },
+          { signal: ctx.signal },
+        ),
       onSession,
     });
   } finally {

@@ -35,7 +35,11 @@ export async function withServer<T>(
     onProgress: ctx.view.onProgress,
   });
   try {
-    const client = await FileClient.open(link.stream, { clientName, signal: ctx.signal });
+    const client = await FileClient.open(link.stream, {
+      clientName,
+      signal: ctx.signal,
+      serverFingerprint: link.peerFingerprint,
+    });
     try {
       return await run({ peer, link, client });
     } finally {
