@@ -34,6 +34,7 @@ export async function serveCommand(
       'Create it, or change it with rcpp2p --configure.',
     );
   }
+  const said = new Set<string>();
   const fileServer = new FileServer({ workDir, serverName, onProgress: ctx.view.onProgress });
   const index =
     peer.config.publishIndex === true
@@ -43,7 +44,13 @@ export async function serveCommand(
           maxBytes: MAX_INDEX_BYTES,
           onEvent: (event) => {
             const text = describeIndexEvent(event);
-            if (text !== undefined) ctx.view.onProgress({ type: 'note', text });
+            if (text === undefined) return;
+            // Rescans repeat themselves (every minute or more): say each problem once.
+            if (event.type !== 'index:published') {
+              if (said.has(text)) return;
+              said.add(text);
+            }
+            ctx.view.onProgress({ type: 'note', text });
           },
         })
       : undefined;
