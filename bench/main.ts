@@ -46,7 +46,7 @@ import {
   writeRandomFile,
 } from './baselines.js';
 import { renderChart } from './chart.js';
-import { indexBench, INDEX_ROWS } from './index-bench.js';
+import { indexBench, INDEX_FILES, INDEX_ROWS, QUICK_INDEX_FILES } from './index-bench.js';
 import { mibPerSecond, NAME_WIDTH, row, type Series } from './stats.js';
 
 const MIB = 1024 * 1024;
@@ -57,6 +57,7 @@ const RUNS = optionNumber('--runs', quick ? 1 : 3);
 const SIZE = optionNumber('--size-mib', quick ? 32 : 1024) * MIB;
 /** The 200 Mbit/s link runs at ~23 MiB/s whatever the tool: 256 MiB is 11 s per transfer. */
 const LIMITED_SIZE = Math.min(SIZE, 256 * MIB);
+const INDEX_FILES_RUN = quick ? QUICK_INDEX_FILES : INDEX_FILES;
 const OUT = resolve(optionText('--out') ?? join(process.cwd(), 'bench-results'));
 const RSS = /rcpp2p-max-rss-kib (\d+)/;
 const UNLIMITED = 'unlimited link';
@@ -106,7 +107,9 @@ async function main(): Promise<number> {
   if (!only || only === 'relay') await timed('relay throughput', relay);
   if (!only || only === 'setup') await timed('set-up time', setupTimes);
   if (!only || only === 'index') {
-    await timed('index of 100,000 files', () => indexBench({ runs: RUNS, record }));
+    await timed(`index of ${INDEX_FILES_RUN.toLocaleString('en-US')} files`, () =>
+      indexBench({ runs: RUNS, record, files: INDEX_FILES_RUN }),
+    );
   }
   const seconds = (Date.now() - started.getTime()) / 1000;
   const text = table();
@@ -380,7 +383,7 @@ function table(): string {
   add('rcpp2p direct: link set-up inside the process');
   add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
   add('rcpp2p relayed: link set-up inside the process');
-  section('-- index of 100,000 files (publish, search)');
+  section(`-- index of ${INDEX_FILES_RUN.toLocaleString('en-US')} files (publish, search)`);
   for (const [name, ...baselines] of INDEX_ROWS) add(name, ...baselines);
   section('-- peak RSS');
   add('client peak RSS (direct get)');
