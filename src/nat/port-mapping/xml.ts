@@ -22,7 +22,7 @@ export function xmlText(raw: string): string | undefined {
     if (value === undefined) bad = true;
     return value ?? '';
   });
-  if (bad || text.includes('&')) return undefined;
+  if (bad || /&(?!#x[0-9a-fA-F]{1,6};|#\d{1,7};|[a-z]{2,4};)/.test(raw)) return undefined;
   return text.trim();
 }
 
