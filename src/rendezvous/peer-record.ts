@@ -2,7 +2,15 @@
 // last seen, and how to reach it. Records come from a shared account, so they are read with the
 // same strict field readers as network messages (src/validate.ts).
 import { RcppError } from '../errors.js';
-import { NAT_KINDS, PEER_NAME, type Endpoint, type NatKind, type Role } from '../peer.js';
+import {
+  NAT_KINDS,
+  PEER_NAME,
+  PORT_MAPPING_PROTOCOLS,
+  type Endpoint,
+  type MappedEndpoint,
+  type NatKind,
+  type Role,
+} from '../peer.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
 import { SOFTWARE } from '../version.js';
 
@@ -28,6 +36,8 @@ export interface PeerRecord {
   external?: Endpoint;
   local?: Endpoint[];
   nat?: NatKind;
+  /** File servers: the punch port as mapped on their router (absent in records of older peers). */
+  mapped?: MappedEndpoint;
   /** File servers: true while running. */
   online?: boolean;
   /** File servers: how clients reach them ('socket' = live signaling, 'records' = periodic mode). */
@@ -43,6 +53,8 @@ export interface PeerAddresses {
   external: Endpoint;
   local: Endpoint[];
   nat: NatKind;
+  /** A port the peer's router forwards to it (UPnP, NAT-PMP or PCP), checked to be reachable. */
+  mapped?: MappedEndpoint;
 }
 
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -67,6 +79,7 @@ export function selfRecord(
     external: addresses.external,
     local: addresses.local,
     nat: addresses.nat,
+    ...(addresses.mapped && { mapped: addresses.mapped }),
     ...extra,
   };
 }
@@ -103,6 +116,7 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   if (f.has('external')) record.external = f.endpoint('external');
   if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
   if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
+  if (f.has('mapped')) record.mapped = readMapped(f);
   if (f.has('online')) record.online = f.bool('online');
   if (f.has('signaling')) record.signaling = f.oneOf('signaling', ['socket', 'records'] as const);
   if (f.has('pollSeconds')) record.pollSeconds = f.int('pollSeconds', 1, 3600);
@@ -116,6 +130,15 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
     };
   }
   return record;
+}
+
+/** A mapped endpoint (records and signals): `{ protocol, external: { ip, port } }`. */
+export function readMapped(f: Fields): MappedEndpoint {
+  const m = f.obj('mapped');
+  return {
+    protocol: m.oneOf('protocol', PORT_MAPPING_PROTOCOLS),
+    external: m.endpoint('external'),
+  };
 }
 
 function isoTime(f: Fields, key: string): string {
