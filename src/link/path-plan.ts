@@ -8,9 +8,23 @@
 //   different external IPs      -> direct: simultaneous open to the peer's external address
 //   peer is public and listens  -> connect to its listener (direct to a server, reversed to a client)
 //   we are public and listen    -> the peer connects to us
+//   peer's router maps a port   -> connect to it, like a public peer's listener (a mapped server:
+//                                  direct; a mapped client: reversed)
+//   our router maps a port      -> accept on the mapped port. A mapped server accepts on its punch
+//                                  port, so neither side punches toward it (its SYNs would meet
+//                                  the listener, and its own punch cannot bind that port meanwhile)
 //   client side only            -> relay through the rendezvous after a stagger (sooner when a NAT
-//                                  changes ports, because then punching to the published port fails)
-import { sameEndpoint, type Endpoint, type NatKind, type PathKind, type Role } from '../peer.js';
+//                                  changes ports and no router maps a port, because then punching
+//                                  to the published port fails)
+import {
+  portMappingName,
+  sameEndpoint,
+  type Endpoint,
+  type MappedEndpoint,
+  type NatKind,
+  type PathKind,
+  type Role,
+} from '../peer.js';
 import type { SignalAddresses } from '../rendezvous/signaling.js';
 
 export interface SelfView extends SignalAddresses {
@@ -42,6 +56,11 @@ function natWords(who: string, nat: NatKind): string {
     case 'port-changing':
       return `${who} NAT changes ports`;
   }
+}
+
+/** "port 40123 opened on your router by UPnP" */
+function mappedWords(mapped: MappedEndpoint, where: string): string {
+  return `port ${mapped.external.port} opened on ${where} by ${portMappingName(mapped.protocol)}`;
 }
 
 export function planPaths(
@@ -82,7 +101,11 @@ export function planPaths(
     }
   }
   const punchedOnLan = sameRouter && peer.local.some((l) => sameEndpoint(l, peer.external));
-  if ((!sameRouter || peer.nat === 'public') && !punchedOnLan) {
+  // A mapping only helps across routers (these routers do not hairpin).
+  const selfMapped = sameRouter ? undefined : self.mapped;
+  const peerMapped = sameRouter ? undefined : peer.mapped;
+  const serverMapped = self.role === 'server' ? selfMapped : peerMapped;
+  if ((!sameRouter || peer.nat === 'public') && !punchedOnLan && !serverMapped) {
     const both = self.nat !== 'public' && peer.nat !== 'public';
     steps.push({
       method: 'punch',
@@ -108,8 +131,25 @@ export function planPaths(
       reason: `the ${self.role} is publicly reachable`,
     });
   }
+  if (peerMapped) {
+    steps.push({
+      method: 'connect',
+      path: pathToward(peerRole),
+      remote: peerMapped.external,
+      reason: mappedWords(peerMapped, `the ${peerRole}’s router`),
+    });
+  }
+  if (selfMapped) {
+    steps.push({
+      method: 'accept',
+      path: pathToward(self.role),
+      reason: mappedWords(selfMapped, 'your router'),
+    });
+  }
   if (self.role === 'client') {
-    const portChanging = [self, peer].filter((p) => p.nat === 'port-changing');
+    // With a mapped port there is a direct path even through a NAT that changes ports.
+    const portChanging =
+      selfMapped || peerMapped ? [] : [self, peer].filter((p) => p.nat === 'port-changing');
     const delayMs = portChanging.length > 0 ? timing.relayDelayPortChangingMs : timing.relayDelayMs;
     const why =
       portChanging.length === 2
