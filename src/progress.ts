@@ -36,7 +36,13 @@ export type ProgressEvent =
     }
   | { type: 'portmap:removed'; protocol: PortMappingProtocol; external: Endpoint }
   /** A router answered but gave no mapping, or a mapping's renewals failed until it lapsed. */
-  | { type: 'portmap:failed'; protocol?: PortMappingProtocol; message: string }
+  | {
+      type: 'portmap:failed';
+      /** map: no mapping was made; renew: it lapsed; remove: the router did not confirm removal. */
+      stage: 'map' | 'renew' | 'remove';
+      protocol?: PortMappingProtocol;
+      message: string;
+    }
   /** The router mapped (or would map) a port that cannot help: another NAT sits above it. */
   | { type: 'portmap:unusable'; protocol: PortMappingProtocol; reason: string }
   /** No router answered in any protocol. */

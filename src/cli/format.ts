@@ -1,4 +1,5 @@
 // Numbers in the words and units the original tool printed ("991.82KB", "276.35KB/s").
+import type { MappedEndpoint, Role } from '../peer.js';
 
 const UNITS = ['B', 'KB', 'MB', 'GB', 'TB'];
 
@@ -25,4 +26,11 @@ export function formatTime(ms: number): string {
   const d = new Date(ms);
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** --json: the port each peer's router mapped for this connection (null: none), by role. */
+export function portMappingJson(
+  mapping: Partial<Record<Role, MappedEndpoint>> | undefined,
+): Record<Role, MappedEndpoint | null> {
+  return { client: mapping?.client ?? null, server: mapping?.server ?? null };
 }

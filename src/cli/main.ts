@@ -146,6 +146,11 @@ export function buildProgram(io: CliIo): Command {
     .option('--poll-seconds <n>', '--configure: periodic mode interval (default 10)')
     .option('--keepalive-seconds <n>', '--configure: SSH keepalive interval (default 15)')
     .option(
+      '--port-mapping <mode>',
+      '--configure: ask the home router to open the punch port (UPnP, NAT-PMP, PCP): auto (default) or off',
+    )
+    .option('--no-port-mapping', 'do not ask the home router to open a port, for this run')
+    .option(
       '--allow-clients <who>',
       '--configure: clients the file server serves: new (default: known ones and new ones), known (only those it has met), or NAME,NAME',
     )
@@ -192,6 +197,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     configPath: opts.config ?? defaultConfigPath(io.env),
     json,
     signal: controller.signal,
+    noPortMapping: opts.portMapping === false,
     ask: makeAsk({
       stdin: io.stdin,
       stderr: io.stderr,

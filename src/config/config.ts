@@ -42,6 +42,11 @@ export interface Config {
    * new ones (announced in the log); "known": pinned ones only; a list: only these client names.
    */
   allowClients?: 'new' | 'known' | string[];
+  /**
+   * Ask the home router to map the punch port (UPnP IGD, NAT-PMP, PCP): "auto" (the default when
+   * absent) or "off". `--no-port-mapping` turns it off for one run.
+   */
+  portMapping?: 'auto' | 'off';
 }
 
 export const CONFIG_DEFAULTS = {
@@ -70,6 +75,7 @@ const TOP_KEYS = [
   'pollSeconds',
   'keepaliveSeconds',
   'allowClients',
+  'portMapping',
 ];
 
 /**
@@ -177,6 +183,7 @@ export function validateConfig(
         )
       : f.oneOf('allowClients', ['new', 'known'] as const);
   }
+  if (f.has('portMapping')) config.portMapping = f.oneOf('portMapping', ['auto', 'off'] as const);
   return config;
 }
 

@@ -10,6 +10,7 @@ import { logger } from '../log.js';
 import type { Candidate, Contender } from '../nat/path-race.js';
 import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
+import type { SharedListener } from '../nat/shared-listener.js';
 import { formatEndpoint } from '../peer.js';
 import type { OnProgress } from '../progress.js';
 import type { RendezvousDirectory } from '../rendezvous/directory.js';
@@ -34,6 +35,8 @@ export interface AnswerContext {
   clientPolicy: ClientPolicy;
   directory: RendezvousDirectory;
   self: SelfAddresses;
+  /** The punch port's listener while the router maps it (self.mapped). */
+  mappedListener?: SharedListener;
   onLink: OnLink;
   onProgress?: OnProgress;
   /** Aborted when the file server stops. */
@@ -100,8 +103,18 @@ export async function answerSignaling(
   try {
     const sameRouter = request.external.ip === ctx.self.external.ip;
     // A public server, or a server behind the client's own router, listens for this one set-up.
+    // A server whose router maps its punch port listens there (the client will dial the mapping).
+    let mapped = sameRouter ? undefined : ctx.self.mapped;
     if (ctx.self.nat === 'public' || (sameRouter && ctx.self.local.length > 0)) {
       listener = await openPublicListener(contenderSignal);
+    } else if (mapped && ctx.mappedListener) {
+      listener = await ctx.mappedListener
+        .acquire(request.external.ip, contenderSignal)
+        .catch((err: unknown) => {
+          log(`cannot listen on the mapped port: ${(err as Error).message}`);
+          mapped = undefined;
+          return undefined;
+        });
     }
     const self: SignalAddresses = {
       external: ctx.self.external,
@@ -110,6 +123,7 @@ export async function answerSignaling(
       ...(listener &&
         ctx.self.nat === 'public' && { listen: { ip: ctx.self.external.ip, port: listener.port } }),
       ...(listener && sameRouter && { lanPort: listener.port }),
+      ...(listener && mapped && { mapped }),
     };
     writeSignal(channel, {
       t: 'accept',

@@ -34,6 +34,12 @@ import { makeLink, type Link } from './link.js';
 import { DEFAULT_TIMING, planPaths, type PlanTiming } from './path-plan.js';
 import { checkPinned, rememberProven } from './pinning.js';
 import { openPeriodicLink } from './periodic-client.js';
+import {
+  clientMappingAfterLogin,
+  startClientMapping,
+  type ClientMapping,
+  type PortMappingSettings,
+} from './router-mapping.js';
 
 const log = logger('link');
 
@@ -55,6 +61,8 @@ export interface ClientLinkOptions {
   answerTimeoutMs?: number;
   /** Only these paths take part in the race (diagnosis: "does the relay work from here?"). */
   paths?: readonly PathKind[];
+  /** Ask our router to map a port for this one set-up (UPnP, NAT-PMP, PCP). */
+  portMapping?: PortMappingSettings;
 }
 
 export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
@@ -62,17 +70,27 @@ const RACE_DEADLINE_MS = 12_000;
 
 export async function openLink(opts: ClientLinkOptions): Promise<Link> {
   const started = Date.now();
-  const joined = await joinRendezvous(
-    {
-      rendezvous: opts.rendezvous,
-      auth: opts.auth,
-      localPort: opts.localPort,
-      portFallback: 'any',
-      signal: opts.signal,
-      ...(opts.onProgress && { onProgress: opts.onProgress }),
-    },
-    { role: 'server', name: opts.serverName },
-  );
+  // Asked in parallel with the login: a router that maps ports answers within milliseconds.
+  const router = startClientMapping(opts.portMapping, opts.onProgress);
+  let joined: Joined;
+  try {
+    joined = await joinRendezvous(
+      {
+        rendezvous: opts.rendezvous,
+        auth: opts.auth,
+        localPort: opts.localPort,
+        portFallback: 'any',
+        signal: opts.signal,
+        ...(opts.onProgress && { onProgress: opts.onProgress }),
+      },
+      { role: 'server', name: opts.serverName },
+    );
+  } catch (err) {
+    await router?.close();
+    throw err;
+  }
+  // The router's mapping lives as long as the link (closed with it), or ends here on failure.
+  let routerOwnedByLink = false;
   try {
     const record = await requireOnlineServer(joined, opts.serverName, opts.signal);
     opts.onProgress?.({
@@ -83,6 +101,7 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     });
     checkPinned(opts.trust, record);
     if (record.signaling === 'records') {
+      await router?.close();
       return await openPeriodicLink(joined, record, {
         ...opts,
         started,
@@ -92,14 +111,23 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     const socketPath = joined.directory.socketPath(joined.home, opts.serverName);
     // A publicly reachable client listens for this one set-up, so the server can dial it (the
     // reversed path); the request says where.
-    const listener =
+    const publicListener =
       joined.self.nat === 'public' ? await openPublicListener(opts.signal) : undefined;
+    // A client behind a NAT offers its router's mapping of a fresh listening port, if it has one.
+    const mapped =
+      router && !publicListener
+        ? await clientMappingAfterLogin(router, joined.self, opts.signal)
+        : undefined;
+    const listener = publicListener ?? (mapped ? router?.listener() : undefined);
     try {
       const self: SignalAddresses = {
         external: joined.self.external,
         local: joined.self.local,
         nat: joined.self.nat,
-        ...(listener && { listen: { ip: joined.self.external.ip, port: listener.port } }),
+        ...(publicListener && {
+          listen: { ip: joined.self.external.ip, port: publicListener.port },
+        }),
+        ...(mapped && { mapped }),
       };
       const answerMs = opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
       const answer = deadline(opts.signal, answerMs, () => notAnswering(record, answerMs));
@@ -111,6 +139,7 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
           channel = await joined.session.forwardOut(socketPath, { signal: answer.signal });
         } catch (err) {
           if (isForwardingProhibited(err)) {
+            await router?.close();
             return await openPeriodicLink(joined, record, {
               ...opts,
               started,
@@ -124,14 +153,27 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
       } finally {
         answer.clear();
       }
-      const context: RaceContext = { joined, record, channel, socketPath, session, self, listener };
-      return await race(context, accept, opts, started);
+      const context: RaceContext = {
+        joined,
+        record,
+        channel,
+        socketPath,
+        session,
+        self,
+        listener,
+        router,
+      };
+      const link = await race(context, accept, opts, started);
+      routerOwnedByLink = true;
+      return link;
     } finally {
       listener?.close();
     }
   } catch (err) {
     await joined.session.close();
     throw err;
+  } finally {
+    if (!routerOwnedByLink) await router?.close();
   }
 }
 
@@ -215,6 +257,8 @@ interface RaceContext {
   /** What we told the server about ourselves. */
   self: SignalAddresses;
   listener: PublicListener | undefined;
+  /** Our router's mapping for this set-up: removed when the link closes. */
+  router: ClientMapping | undefined;
 }
 
 async function race(
@@ -278,8 +322,15 @@ async function race(
         remote: winner.candidate.remote,
         peer: opts.serverName,
         setupMs,
+        portMapping: {
+          ...(ctx.self.mapped && { client: ctx.self.mapped }),
+          ...(accept.mapped && { server: accept.mapped }),
+        },
       },
-      () => joined.session.close(),
+      async () => {
+        await joined.session.close();
+        await ctx.router?.close();
+      },
     );
   } catch (err) {
     channel.destroy();

@@ -25,6 +25,8 @@ export interface ConfigureFlags {
   pollSeconds?: string;
   keepaliveSeconds?: string;
   allowClients?: string;
+  /** --port-mapping auto|off (commander gives false for --no-port-mapping). */
+  portMapping?: string | false;
 }
 
 export async function configureCommand(
@@ -126,7 +128,21 @@ function fromFlags(
     keepaliveSeconds:
       number(flags.keepaliveSeconds, '--keepalive-seconds') ?? existing?.keepaliveSeconds ?? 15,
     ...allowClientsFrom(flags.allowClients, existing),
+    ...portMappingFrom(flags.portMapping, existing),
   };
+}
+
+/** --port-mapping auto | off (or --no-port-mapping); otherwise what the config said. */
+function portMappingFrom(
+  value: string | false | undefined,
+  existing: Config | undefined,
+): Pick<Config, 'portMapping'> {
+  if (value === undefined) {
+    return existing?.portMapping === undefined ? {} : { portMapping: existing.portMapping };
+  }
+  if (value === false || value === 'off') return { portMapping: 'off' };
+  if (value === 'auto') return { portMapping: 'auto' };
+  throw new RcppError('USAGE', `--port-mapping is "auto" or "off", not "${value}".`);
 }
 
 /** --allow-clients new | known | NAME,NAME... */

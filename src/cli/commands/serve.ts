@@ -43,6 +43,7 @@ export async function serveCommand(
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       forcePeriodic: opts.periodic,
+      portMapping: peer.portMapping,
       onLink: (link) => fileServer.serve(link.stream, { name: link.peer }, { signal: ctx.signal }),
     });
   } finally {

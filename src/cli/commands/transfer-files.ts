@@ -4,11 +4,12 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
+import type { Link } from '../../link/link.js';
 import { checkPeerName } from '../../peer.js';
 import type { TransferResult } from '../../transfer/file-client.js';
 import { checkRelativePath, normalizeUserPath } from '../../transfer/safe-path.js';
 import type { CommandContext } from '../context.js';
-import { formatBytes, formatSeconds, formatSpeed } from '../format.js';
+import { formatBytes, formatSeconds, formatSpeed, portMappingJson } from '../format.js';
 import { exitCodeFor } from '../report-error.js';
 import { withServer } from './with-server.js';
 
@@ -92,7 +93,7 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: { path: string; reason: string; setupMs: number },
+  link: Pick<Link, 'path' | 'reason' | 'setupMs' | 'portMapping'>,
 ): number {
   ctx.view.finish();
   let exitCode = 0;
@@ -114,6 +115,7 @@ function report(
         path: link.path,
         reason: link.reason,
         setupMs: link.setupMs,
+        portMapping: portMappingJson(link.portMapping),
         transferMs: r.transferMs,
       });
     } else {

@@ -16,7 +16,12 @@
 import { deadline } from '../../deadline.js';
 import { RcppError } from '../../errors.js';
 import { logger } from '../../log.js';
-import { PORT_MAPPING_PROTOCOLS, sameEndpoint, type PortMappingProtocol } from '../../peer.js';
+import {
+  formatEndpoint,
+  PORT_MAPPING_PROTOCOLS,
+  sameEndpoint,
+  type PortMappingProtocol,
+} from '../../peer.js';
 import type { OnProgress } from '../../progress.js';
 import { findGateway, type FindGatewayOptions, type FindResult } from './find-gateway.js';
 import type { GatewayClient, Mapping, MapRequest } from './gateway-client.js';
@@ -235,7 +240,12 @@ class Lifecycle implements PortMapping {
     const message = result.reasons.join('; ') || 'no router answered';
     log(`no router maps ports: ${message}`);
     if (this.st.s === 'mapping') {
-      this.opts.onProgress?.({ type: 'portmap:failed', protocol: this.st.protocol, message });
+      this.opts.onProgress?.({
+        type: 'portmap:failed',
+        stage: 'map',
+        protocol: this.st.protocol,
+        message,
+      });
     } else {
       this.opts.onProgress?.({ type: 'portmap:unavailable', message });
     }
@@ -313,7 +323,12 @@ class Lifecycle implements PortMapping {
     const st = this.st;
     if (st.s === 'closed') return;
     if (why === 'first') {
-      this.opts.onProgress?.({ type: 'portmap:failed', protocol: client.protocol, message });
+      this.opts.onProgress?.({
+        type: 'portmap:failed',
+        stage: 'map',
+        protocol: client.protocol,
+        message,
+      });
       this.to({ s: 'unavailable', reason: message });
       return;
     }
@@ -325,8 +340,9 @@ class Lifecycle implements PortMapping {
       }
       this.opts.onProgress?.({
         type: 'portmap:failed',
+        stage: 'renew',
         protocol: client.protocol,
-        message: `the mapping of ${st.mapping.external.ip}:${st.mapping.external.port} lapsed: ${message}`,
+        message: `${formatEndpoint(st.mapping.external)} lapsed: ${message}`,
       });
       this.to({ s: 'lapsed', client, request, last: st.mapping });
     }
@@ -378,8 +394,9 @@ class Lifecycle implements PortMapping {
     } catch (err) {
       this.opts.onProgress?.({
         type: 'portmap:failed',
+        stage: 'remove',
         protocol: client.protocol,
-        message: `removing ${mapping.external.ip}:${mapping.external.port}: ${(err as Error).message} (the router drops it when its lease ends)`,
+        message: `${formatEndpoint(mapping.external)}: ${(err as Error).message}`,
       });
     } finally {
       bound.clear();

@@ -1,0 +1,122 @@
+// The link layer's use of router port mapping (src/nat/port-mapping), for both roles:
+// - the file server maps its punch port for as long as it serves, and offers the mapping (in its
+//   record and in every accept) while it is usable;
+// - a client maps a fresh listening port for one command, found in parallel with the rendezvous
+//   login and waited for only when a router has answered (never on a silent network).
+// "Usable" means the router's external address is the one the rendezvous sees us at; otherwise a
+// NAT above the router would drop what the mapping lets in, and that is said and the mapping removed.
+import { logger } from '../log.js';
+import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
+import type { Mapping } from '../nat/port-mapping/gateway-client.js';
+import { judgeMapping } from '../nat/port-mapping/judge.js';
+import { startPortMapping, type PortMapping } from '../nat/port-mapping/port-mapping.js';
+import type { MappedEndpoint, PortMappingProtocol } from '../peer.js';
+import type { OnProgress } from '../progress.js';
+import type { SelfAddresses } from './join-rendezvous.js';
+
+const log = logger('portmap');
+
+export interface PortMappingSettings {
+  /** 'auto': ask the router; 'off': never. */
+  mode: 'auto' | 'off';
+  /** Which protocols may be used (diagnosis); default all. */
+  protocols?: readonly PortMappingProtocol[];
+}
+
+/** The file server's lease: renewed every half hour while it runs. */
+export const SERVER_LEASE_SECONDS = 3600;
+/** A client's lease: one command; renewed if the command runs longer. */
+export const CLIENT_LEASE_SECONDS = 300;
+/** How long a client waits after its login for a mapping a router is already working on. */
+export const CLIENT_MAPPING_WAIT_MS = 1000;
+
+export function startServerMapping(
+  settings: PortMappingSettings | undefined,
+  punchPort: number,
+  onProgress: OnProgress | undefined,
+): PortMapping | undefined {
+  if (settings?.mode !== 'auto') return undefined;
+  return startPortMapping({
+    internalPort: punchPort,
+    lifetimeSeconds: SERVER_LEASE_SECONDS,
+    ...(settings.protocols && { protocols: settings.protocols }),
+    ...(onProgress && { onProgress }),
+  });
+}
+
+export interface ClientMapping {
+  mapping: PortMapping;
+  /** The listener whose port is mapped, once a router answered. */
+  listener(): PublicListener | undefined;
+  /** Closes the listener and removes the mapping. Idempotent. */
+  close(): Promise<void>;
+}
+
+export function startClientMapping(
+  settings: PortMappingSettings | undefined,
+  onProgress: OnProgress | undefined,
+): ClientMapping | undefined {
+  if (settings?.mode !== 'auto') return undefined;
+  let listener: PublicListener | undefined;
+  const mapping = startPortMapping({
+    internalPort: async (signal) => {
+      listener = await openPublicListener(signal);
+      return listener.port;
+    },
+    lifetimeSeconds: CLIENT_LEASE_SECONDS,
+    ...(settings.protocols && { protocols: settings.protocols }),
+    // A client says nothing when no router answers: its output stays as it was.
+    onProgress: (e) => {
+      if (e.type !== 'portmap:unavailable') onProgress?.(e);
+    },
+  });
+  let closing: Promise<void> | undefined;
+  return {
+    mapping,
+    listener: () => listener,
+    close() {
+      closing ??= (async () => {
+        await mapping.close();
+        listener?.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+/**
+ * The client's mapping once its login is done: waits only if a router is already working on it,
+ * and otherwise stops the search and removes whatever cannot be offered, so nothing lingers.
+ */
+export async function clientMappingAfterLogin(
+  router: ClientMapping,
+  self: SelfAddresses,
+  signal: AbortSignal,
+): Promise<MappedEndpoint | undefined> {
+  const current = await router.mapping.settled(CLIENT_MAPPING_WAIT_MS, signal);
+  const endpoint = await usableMapping(router.mapping, current, self);
+  if (endpoint === undefined || router.listener() === undefined) {
+    await router.close();
+    return undefined;
+  }
+  return endpoint;
+}
+
+/**
+ * The mapping to offer for this rendezvous session, or undefined. One the rendezvous contradicts is
+ * rejected (said, removed). A public peer needs none.
+ */
+export async function usableMapping(
+  mapping: PortMapping,
+  current: Mapping | undefined,
+  self: SelfAddresses,
+): Promise<MappedEndpoint | undefined> {
+  if (current === undefined || self.nat === 'public') return undefined;
+  const verdict = judgeMapping(current.external, self.external);
+  if (!verdict.usable) {
+    log(`mapping ${current.external.ip}:${current.external.port} rejected: ${verdict.reason}`);
+    await mapping.reject(verdict.reason);
+    return undefined;
+  }
+  return { protocol: current.protocol, external: current.external };
+}
