@@ -11,7 +11,7 @@ import type { Mapping } from '../nat/port-mapping/gateway-client.js';
 import { judgeMapping } from '../nat/port-mapping/judge.js';
 import { startPortMapping, type PortMapping } from '../nat/port-mapping/port-mapping.js';
 import type { MappedEndpoint, PortMappingProtocol } from '../peer.js';
-import type { OnProgress } from '../progress.js';
+import type { OnProgress, ProgressEvent } from '../progress.js';
 import type { SelfAddresses } from './join-rendezvous.js';
 
 const log = logger('portmap');
@@ -30,24 +30,57 @@ export const CLIENT_LEASE_SECONDS = 300;
 /** How long a client waits after its login for a mapping a router is already working on. */
 export const CLIENT_MAPPING_WAIT_MS = 1000;
 
+/**
+ * Holds progress events back until release() (so the mapping's lines come after the login's, not
+ * in the middle of "Connecting..."), then passes everything on. `quiet` events are never said.
+ */
+function heldProgress(
+  onProgress: OnProgress | undefined,
+  quiet: ProgressEvent['type'][] = [],
+): { report: OnProgress; release: () => void } {
+  let held: ProgressEvent[] | undefined = [];
+  return {
+    report: (e) => {
+      if (quiet.includes(e.type)) return;
+      if (held) held.push(e);
+      else onProgress?.(e);
+    },
+    release: () => {
+      const events = held ?? [];
+      held = undefined;
+      for (const e of events) onProgress?.(e);
+    },
+  };
+}
+
+export interface ServerMapping {
+  mapping: PortMapping;
+  /** Reports what was held back while logging in, and everything from now on. */
+  releaseProgress: () => void;
+}
+
 export function startServerMapping(
   settings: PortMappingSettings | undefined,
   punchPort: number,
   onProgress: OnProgress | undefined,
-): PortMapping | undefined {
+): ServerMapping | undefined {
   if (settings?.mode !== 'auto') return undefined;
-  return startPortMapping({
+  const progress = heldProgress(onProgress);
+  const mapping = startPortMapping({
     internalPort: punchPort,
     lifetimeSeconds: SERVER_LEASE_SECONDS,
     ...(settings.protocols && { protocols: settings.protocols }),
-    ...(onProgress && { onProgress }),
+    onProgress: progress.report,
   });
+  return { mapping, releaseProgress: progress.release };
 }
 
 export interface ClientMapping {
   mapping: PortMapping;
   /** The listener whose port is mapped, once a router answered. */
   listener(): PublicListener | undefined;
+  /** Reports what was held back while logging in, and everything from now on. */
+  releaseProgress: () => void;
   /** Closes the listener and removes the mapping. Idempotent. */
   close(): Promise<void>;
 }
@@ -58,6 +91,8 @@ export function startClientMapping(
 ): ClientMapping | undefined {
   if (settings?.mode !== 'auto') return undefined;
   let listener: PublicListener | undefined;
+  // A client says nothing when no router answers: its output stays as it was.
+  const progress = heldProgress(onProgress, ['portmap:unavailable']);
   const mapping = startPortMapping({
     internalPort: async (signal) => {
       listener = await openPublicListener(signal);
@@ -65,17 +100,17 @@ export function startClientMapping(
     },
     lifetimeSeconds: CLIENT_LEASE_SECONDS,
     ...(settings.protocols && { protocols: settings.protocols }),
-    // A client says nothing when no router answers: its output stays as it was.
-    onProgress: (e) => {
-      if (e.type !== 'portmap:unavailable') onProgress?.(e);
-    },
+    onProgress: progress.report,
   });
+  const releaseProgress = progress.release;
   let closing: Promise<void> | undefined;
   return {
     mapping,
     listener: () => listener,
+    releaseProgress,
     close() {
       closing ??= (async () => {
+        releaseProgress();
         await mapping.close();
         listener?.close();
       })();
@@ -94,6 +129,7 @@ export async function clientMappingAfterLogin(
   signal: AbortSignal,
 ): Promise<MappedEndpoint | undefined> {
   const current = await router.mapping.settled(CLIENT_MAPPING_WAIT_MS, signal);
+  router.releaseProgress();
   const endpoint = await usableMapping(router.mapping, current, self);
   if (endpoint === undefined || router.listener() === undefined) {
     await router.close();

@@ -86,19 +86,26 @@ interface ServeState {
   mapping?: PortMapping;
   /** Where a mapped punch port listens during set-ups that use the mapping. */
   mappedListener?: SharedListener;
+  /** The mapping's progress lines wait until the first login has said its own. */
+  releaseMappingProgress?: () => void;
 }
 
 export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<void> {
-  const mapping = startServerMapping(opts.portMapping, opts.localPort, opts.onProgress);
+  const router = startServerMapping(opts.portMapping, opts.localPort, opts.onProgress);
   const state: ServeState = {
     connectedOnce: false,
-    ...(mapping && { mapping, mappedListener: new SharedListener(opts.localPort) }),
+    ...(router && {
+      mapping: router.mapping,
+      mappedListener: new SharedListener(opts.localPort),
+      releaseMappingProgress: router.releaseProgress,
+    }),
   };
   try {
     await serveUntilStopped(opts, state);
   } finally {
     // Stopped (Ctrl-C, SIGTERM) or failed: the router forgets the punch port now, not at lease end.
-    await mapping?.close();
+    router?.releaseProgress();
+    await router?.mapping.close();
   }
 }
 
@@ -120,6 +127,7 @@ async function serveUntilStopped(opts: ServeRendezvousOptions, state: ServeState
       );
       backoffMs = 1000;
       state.connectedOnce = true;
+      state.releaseMappingProgress?.();
       const ended = await serveOneSession(joined, opts, state);
       if (opts.signal.aborted) return;
       reportReconnect(
@@ -128,6 +136,7 @@ async function serveUntilStopped(opts: ServeRendezvousOptions, state: ServeState
         `the rendezvous session ended${ended ? ` (${ended.message})` : ''}`,
       );
     } catch (err) {
+      state.releaseMappingProgress?.();
       await joined?.session.close();
       if (opts.signal.aborted) return;
       if (isRcppError(err) && FATAL.has(err.code)) throw err;

@@ -16,6 +16,8 @@ const MAX_PENDING_ACCEPTS = 8;
 interface Claim {
   ip: string;
   onSocket: ((socket: net.Socket) => void) | undefined;
+  /** Connections that came before serve() was called. */
+  early: net.Socket[];
 }
 
 export class SharedListener {
@@ -28,7 +30,7 @@ export class SharedListener {
   /** A listener view for one set-up expecting a connection from `remoteIp`. */
   async acquire(remoteIp: string, signal: AbortSignal): Promise<PublicListener> {
     if (signal.aborted) throw abortError(signal);
-    const claim: Claim = { ip: unmapped(remoteIp), onSocket: undefined };
+    const claim: Claim = { ip: unmapped(remoteIp), onSocket: undefined, early: [] };
     this.claims.push(claim);
     try {
       await this.open();
@@ -48,6 +50,7 @@ export class SharedListener {
       serve: (serveSignal, onSocket) =>
         new Promise<void>((resolve) => {
           claim.onSocket = onSocket;
+          for (const socket of claim.early.splice(0)) onSocket(socket);
           const stop = (): void => {
             close();
             resolve();
@@ -85,19 +88,21 @@ export class SharedListener {
 
   private dispatch(socket: net.Socket): void {
     const from = unmapped(socket.remoteAddress ?? '');
-    const waiting = this.claims.filter((c) => c.onSocket !== undefined);
+    const claims = this.claims;
     const claim =
-      waiting.findLast((c) => c.ip === from) ?? (waiting.length === 1 ? waiting[0] : undefined);
-    if (!claim?.onSocket) {
+      claims.findLast((c) => c.ip === from) ?? (claims.length === 1 ? claims[0] : undefined);
+    if (!claim || (!claim.onSocket && claim.early.length >= MAX_PENDING_ACCEPTS)) {
       log(`dropped a connection from ${from}:${socket.remotePort ?? '?'} (no set-up expects it)`);
       socket.destroy();
       return;
     }
     log(`accepted ${from}:${socket.remotePort ?? '?'} on the mapped port`);
-    claim.onSocket(socket);
+    if (claim.onSocket) claim.onSocket(socket);
+    else claim.early.push(socket);
   }
 
   private release(claim: Claim): void {
+    for (const socket of claim.early.splice(0)) socket.destroy();
     const i = this.claims.indexOf(claim);
     if (i >= 0) this.claims.splice(i, 1);
     if (this.claims.length > 0) return;
