@@ -5,6 +5,7 @@
 //   login and waited for only when a router has answered (never on a silent network).
 // "Usable" means the router's external address is the one the rendezvous sees us at; otherwise a
 // NAT above the router would drop what the mapping lets in, and that is said and the mapping removed.
+import { abortError } from '../errors.js';
 import { logger } from '../log.js';
 import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
 import type { Mapping } from '../nat/port-mapping/gateway-client.js';
@@ -59,15 +60,30 @@ export interface ServerMapping {
   releaseProgress: () => void;
 }
 
+/**
+ * The router is looked for at once; the punch port is mapped only after `punchPortIsOurs` resolves
+ * (the first login from it worked): a second server started on the same port by mistake must not
+ * map, and then on its way out remove, the first one's mapping.
+ */
 export function startServerMapping(
   settings: PortMappingSettings | undefined,
   punchPort: number,
+  punchPortIsOurs: Promise<void>,
   onProgress: OnProgress | undefined,
 ): ServerMapping | undefined {
   if (settings?.mode !== 'auto') return undefined;
   const progress = heldProgress(onProgress);
   const mapping = startPortMapping({
-    internalPort: punchPort,
+    internalPort: async (signal) => {
+      await Promise.race([
+        punchPortIsOurs,
+        new Promise((_resolve, reject) => {
+          if (signal.aborted) reject(abortError(signal));
+          signal.addEventListener('abort', () => reject(abortError(signal)), { once: true });
+        }),
+      ]);
+      return punchPort;
+    },
     lifetimeSeconds: SERVER_LEASE_SECONDS,
     ...(settings.protocols && { protocols: settings.protocols }),
     onProgress: progress.report,

@@ -88,12 +88,17 @@ interface ServeState {
   mappedListener?: SharedListener;
   /** The mapping's progress lines wait until the first login has said its own. */
   releaseMappingProgress?: () => void;
+  /** Called once a login from the punch port worked: only then is that port mapped. */
+  portIsOurs?: () => void;
 }
 
 export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<void> {
-  const router = startServerMapping(opts.portMapping, opts.localPort, opts.onProgress);
+  let portIsOurs: () => void = () => {};
+  const ours = new Promise<void>((resolve) => (portIsOurs = resolve));
+  const router = startServerMapping(opts.portMapping, opts.localPort, ours, opts.onProgress);
   const state: ServeState = {
     connectedOnce: false,
+    portIsOurs,
     ...(router && {
       mapping: router.mapping,
       mappedListener: new SharedListener(opts.localPort),
@@ -127,6 +132,7 @@ async function serveUntilStopped(opts: ServeRendezvousOptions, state: ServeState
       );
       backoffMs = 1000;
       state.connectedOnce = true;
+      state.portIsOurs?.();
       state.releaseMappingProgress?.();
       const ended = await serveOneSession(joined, opts, state);
       if (opts.signal.aborted) return;
