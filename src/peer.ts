@@ -107,6 +107,11 @@ export function formatEndpoint(e: Endpoint): string {
   return familyOf(e.ip) === 6 ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
 }
 
+/** A host (name or address) and port as ssh writes them: "host:22", "[2001:db8::1]:22". */
+export function hostPort(host: string, port: number): string {
+  return isIP(host) === 6 ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
 export function sameEndpoint(a: Endpoint, b: Endpoint): boolean {
   return a.ip === b.ip && a.port === b.port;
 }

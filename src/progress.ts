@@ -9,7 +9,14 @@ export type ProgressEvent =
   | { type: 'rendezvous:connected'; ms: number }
   | { type: 'rendezvous:failed'; message: string }
   | { type: 'rendezvous:reconnecting'; inMs: number; message: string }
-  | { type: 'nat:external-address'; external: Endpoint; local: Endpoint; natKind: NatKind }
+  | {
+      type: 'nat:external-address';
+      external: Endpoint;
+      local: Endpoint;
+      natKind: NatKind;
+      /** The other address family, for a dual-stack peer. */
+      other?: { external: Endpoint; natKind: NatKind };
+    }
   | { type: 'peer:found'; name: string; role: Role; lastSeen: string }
   /** A peer proved its identity for the first time and is now pinned in known_peers. */
   | { type: 'peer:first-contact'; name: string; role: Role; fingerprint: string; file: string }
@@ -66,6 +73,8 @@ export type ProgressEvent =
   | { type: 'server:session-ended'; client: string; message?: string }
   | { type: 'server:refused'; client: string; message: string }
   // transfers
+  /** Once per get or put, when the files to move are known (after refusals): for the overall line. */
+  | { type: 'transfer:plan'; op: 'get' | 'put'; files: number; bytes: number }
   | { type: 'transfer:start'; op: 'get' | 'put'; file: string; size: number; resumedFrom: number }
   | { type: 'transfer:bytes'; op: 'get' | 'put'; file: string; done: number; total: number }
   | { type: 'transfer:verifying'; op: 'get' | 'put'; file: string }

@@ -7,6 +7,7 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { fsError, RcppError } from '../errors.js';
+import { refuseIfOthersCanWrite } from '../file-trust.js';
 import { isRendezvousDir, PEER_NAME, PEER_NAME_RULE } from '../peer.js';
 import { Fields, isObject, type Complaint } from '../validate.js';
 import { defaultKnownHostsFile, expandHome } from './paths.js';
@@ -224,6 +225,7 @@ export function parseRendezvous(input: string): { user: string; host: string; po
 
 /** Reads and validates a config file. */
 export async function loadConfig(path: string, home: string = homedir()): Promise<Config> {
+  await refuseIfOthersCanWrite(path, 'The configuration');
   let textContent: string;
   try {
     textContent = await readFile(path, 'utf8');

@@ -22,7 +22,14 @@ import { secureAsServer } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import type { SelfAddresses } from './join-rendezvous.js';
 import { makeLink, type OnLink } from './link.js';
-import { planPaths, type PathStep } from './path-plan.js';
+import {
+  addressesToOffer,
+  familyViews,
+  planPaths,
+  sameSiteAnywhere,
+  wantsListener,
+  type PathStep,
+} from './path-plan.js';
 import { admitClient, rememberProven, type ClientPolicy } from './pinning.js';
 
 const log = logger('answer');
@@ -64,6 +71,8 @@ export async function answerSignaling(
   if (request.t !== 'request') {
     throw new RcppError('PROTOCOL_ERROR', `Expected a connection request, got "${request.t}".`);
   }
+  // Alive and on it: the client keeps waiting however busy we are, instead of calling us hung.
+  writeSignal(channel, { t: 'received', session: request.session });
   const client = await ctx.directory
     .read('client', request.client, ctx.signal)
     .catch((err: unknown) => {
@@ -81,6 +90,7 @@ export async function answerSignaling(
     return;
   }
   try {
+    await ctx.trust.reload();
     admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
   } catch (err) {
     refuse(channel, err);
@@ -101,15 +111,17 @@ export async function answerSignaling(
   const contenderSignal = setupWindow.signal;
   let listener: PublicListener | undefined;
   try {
-    const sameRouter = request.external.ip === ctx.self.external.ip;
+    const sameRouter = sameSiteAnywhere(request, ctx.self);
     // A public server, or a server behind the client's own router, listens for this one set-up.
-    // A server whose router maps its punch port listens there (the client will dial the mapping).
-    let mapped = sameRouter ? undefined : ctx.self.mapped;
-    if (ctx.self.nat === 'public' || (sameRouter && ctx.self.local.length > 0)) {
+    // Otherwise a server whose router maps its punch port listens there, for a client that has no
+    // IPv6 path to it (with one, IPv6 is raced first, and punching from our port must stay possible).
+    let mapped = sameRouter || sharesIpv6(request, ctx.self) ? undefined : ctx.self.mapped;
+    if (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0)) {
+      mapped = undefined;
       listener = await openPublicListener(contenderSignal);
     } else if (mapped && ctx.mappedListener) {
       listener = await ctx.mappedListener
-        .acquire(request.external.ip, contenderSignal)
+        .acquire(familyViews(request).get(4)?.external.ip ?? request.external.ip, contenderSignal)
         .catch((err: unknown) => {
           log(`cannot listen on the mapped port: ${(err as Error).message}`);
           mapped = undefined;
@@ -117,12 +129,11 @@ export async function answerSignaling(
         });
     }
     const self: SignalAddresses = {
-      external: ctx.self.external,
-      local: ctx.self.local,
-      nat: ctx.self.nat,
-      ...(listener &&
-        ctx.self.nat === 'public' && { listen: { ip: ctx.self.external.ip, port: listener.port } }),
-      ...(listener && sameRouter && { lanPort: listener.port }),
+      ...addressesToOffer(
+        ctx.self,
+        mapped ? undefined : listener?.port,
+        listener && sameRouter ? listener.port : undefined,
+      ),
       ...(listener && mapped && { mapped }),
     };
     writeSignal(channel, {
@@ -204,6 +215,11 @@ export async function answerPeriodicRequest(
   }
 }
 
+/** Both peers have an IPv6 address (the plan then races IPv6 first). */
+function sharesIpv6(a: SignalAddresses, b: SignalAddresses): boolean {
+  return familyViews(a).has(6) && familyViews(b).has(6);
+}
+
 function requestTimeout(): RcppError {
   return new RcppError('TIMEOUT', 'A signaling channel sent no connection request in time.');
 }
@@ -239,7 +255,7 @@ function secureAndServe(
     expected: { name: client.name, fingerprint: client.fingerprint },
     signal: ctx.signal,
   })
-    .then(async ({ socket }) => {
+    .then(async ({ socket, peer }) => {
       await rememberProven(ctx.trust, client, ctx.onProgress);
       // The client keeps one stream and closes the others unused: announce a stream once it
       // carries the client's first bytes. (The file server's 'data' listener is added in the same
@@ -258,7 +274,9 @@ function secureAndServe(
         reason: candidate.reason,
         remote: candidate.remote,
         peer: client.name,
+        peerFingerprint: peer.fingerprint,
         setupMs: Date.now() - started,
+        ...(candidate.family && { family: candidate.family }),
       });
       try {
         await ctx.onLink(link);

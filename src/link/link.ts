@@ -15,6 +15,10 @@ export interface LinkInfo {
   remote: string;
   /** The other peer's name: the file server on a client's link, the client on a server's. */
   peer: string;
+  /** The certificate fingerprint the other peer proved over TLS. */
+  peerFingerprint: string;
+  /** The address family the bytes travel over (for the relay: that of the rendezvous session). */
+  family?: 4 | 6;
   /** From the start of the set-up to the authenticated stream. */
   setupMs: number;
   /** Ports the peers' routers mapped for this set-up (UPnP, NAT-PMP, PCP), by role. */

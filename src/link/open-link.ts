@@ -31,7 +31,13 @@ import { secureAsClient } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
 import { makeLink, type Link } from './link.js';
-import { DEFAULT_TIMING, planPaths, type PlanTiming } from './path-plan.js';
+import {
+  addressesToOffer,
+  DEFAULT_TIMING,
+  planPaths,
+  wantsListener,
+  type PlanTiming,
+} from './path-plan.js';
 import { checkPinned, rememberProven } from './pinning.js';
 import { openPeriodicLink } from './periodic-client.js';
 import {
@@ -66,6 +72,8 @@ export interface ClientLinkOptions {
 }
 
 export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
+/** How long a server that acknowledged the request may take to answer it (a burst of clients). */
+const BUSY_ANSWER_MS = 60_000;
 const RACE_DEADLINE_MS = 12_000;
 
 export async function openLink(opts: ClientLinkOptions): Promise<Link> {
@@ -111,22 +119,19 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     const socketPath = joined.directory.socketPath(joined.home, opts.serverName);
     // A publicly reachable client listens for this one set-up, so the server can dial it (the
     // reversed path); the request says where.
-    const publicListener =
-      joined.self.nat === 'public' ? await openPublicListener(opts.signal) : undefined;
-    // A client behind a NAT offers its router's mapping of a fresh listening port, if it has one.
-    const mapped =
-      router && !publicListener
-        ? await clientMappingAfterLogin(router, joined.self, opts.signal)
+    // A client behind an IPv4 NAT offers its router's mapping of a fresh listening port, if it has
+    // one; that listener also serves as the public one when we are reachable without a NAT (IPv6).
+    const mapped = router
+      ? await clientMappingAfterLogin(router, joined.self, opts.signal)
+      : undefined;
+    const listener = mapped
+      ? router?.listener()
+      : wantsListener(joined.self)
+        ? await openPublicListener(opts.signal)
         : undefined;
-    const listener = publicListener ?? (mapped ? router?.listener() : undefined);
     try {
       const self: SignalAddresses = {
-        external: joined.self.external,
-        local: joined.self.local,
-        nat: joined.self.nat,
-        ...(publicListener && {
-          listen: { ip: joined.self.external.ip, port: publicListener.port },
-        }),
+        ...addressesToOffer(joined.self, listener?.port),
         ...(mapped && { mapped }),
       };
       const answerMs = opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
@@ -209,10 +214,10 @@ function offline(record: PeerRecord, detail?: string): RcppError {
   );
 }
 
-function notAnswering(record: PeerRecord, ms: number): RcppError {
+function notAnswering(record: PeerRecord, ms: number, what = 'did not reply'): RcppError {
   return new RcppError(
     'PEER_NOT_ANSWERING',
-    `File server ${record.name} does not answer (asleep or hung?); it did not reply within ` +
+    `File server ${record.name} does not answer (asleep or hung?); it ${what} within ` +
       `${Math.round(ms / 1000)} s, and its record was last updated ${describeAge(record.lastSeen, Date.now())}.`,
     `Check that the ${record.name} machine is awake and rcpp2p still runs there; restart it if it hangs.`,
   );
@@ -230,11 +235,24 @@ async function request(
   try {
     writeSignal(channel, { t: 'open', v: 1, kind: 'signal' });
     writeSignal(channel, { t: 'request', session, client: opts.clientName, ...self });
-    const answer = await readSignal(channel, { signal }).catch((err: unknown) => {
-      throw isRcppError(err) && err.code === 'CONNECTION_LOST'
-        ? offline(record, 'it closed the signaling channel')
-        : err;
-    });
+    const read = (readSignalWith: AbortSignal): Promise<SignalMessage> =>
+      readSignal(channel, { signal: readSignalWith }).catch((err: unknown) => {
+        throw isRcppError(err) && err.code === 'CONNECTION_LOST'
+          ? offline(record, 'it closed the signaling channel')
+          : err;
+      });
+    let answer = await read(signal);
+    if (answer.t === 'received' && answer.session === session) {
+      // The server is alive and working on it (a burst of clients can keep it busy): wait longer.
+      const busy = deadline(opts.signal, BUSY_ANSWER_MS, () =>
+        notAnswering(record, BUSY_ANSWER_MS, 'took the request but did not finish it'),
+      );
+      try {
+        answer = await read(busy.signal);
+      } finally {
+        busy.clear();
+      }
+    }
     const accept = checkAnswer(answer, session, opts.serverName);
     log(
       `server ${opts.serverName} answered: external ${formatEndpoint(accept.external)} nat ${accept.nat}`,
@@ -321,6 +339,8 @@ async function race(
         reason: winner.candidate.reason,
         remote: winner.candidate.remote,
         peer: opts.serverName,
+        peerFingerprint: winner.secured.peer.fingerprint,
+        family: winner.candidate.family ?? joined.session.family,
         setupMs,
         portMapping: {
           ...(ctx.self.mapped && { client: ctx.self.mapped }),

@@ -110,7 +110,15 @@ export async function openPeriodicLink(
     return makeLink(
       winner.secured.socket,
       winner.candidate.stream,
-      { path: 'periodic', reason, remote, peer: record.name, setupMs },
+      {
+        path: 'periodic',
+        reason,
+        remote,
+        peer: record.name,
+        peerFingerprint: winner.secured.peer.fingerprint,
+        setupMs,
+        ...(winner.candidate.family && { family: winner.candidate.family }),
+      },
       async () => {
         await withdraw(joined, ownRecord);
         await joined.session.close();

@@ -11,7 +11,7 @@ import { openPublicListener, type PublicListener } from '../nat/public-listener.
 import type { Mapping } from '../nat/port-mapping/gateway-client.js';
 import { judgeMapping } from '../nat/port-mapping/judge.js';
 import { startPortMapping, type PortMapping } from '../nat/port-mapping/port-mapping.js';
-import type { MappedEndpoint, PortMappingProtocol } from '../peer.js';
+import { familyOf, type MappedEndpoint, type PortMappingProtocol } from '../peer.js';
 import type { OnProgress, ProgressEvent } from '../progress.js';
 import type { SelfAddresses } from './join-rendezvous.js';
 
@@ -163,8 +163,15 @@ export async function usableMapping(
   current: Mapping | undefined,
   self: SelfAddresses,
 ): Promise<MappedEndpoint | undefined> {
-  if (current === undefined || self.nat === 'public') return undefined;
-  const verdict = judgeMapping(current.external, self.external);
+  // A mapping is IPv4: judged against what the rendezvous saw of us over IPv4.
+  const v4 =
+    familyOf(self.external.ip) === 4
+      ? { external: self.external, nat: self.nat }
+      : self.other && familyOf(self.other.external.ip) === 4
+        ? self.other
+        : undefined;
+  if (current === undefined || v4 === undefined || v4.nat === 'public') return undefined;
+  const verdict = judgeMapping(current.external, v4.external);
   if (!verdict.usable) {
     log(`mapping ${current.external.ip}:${current.external.port} rejected: ${verdict.reason}`);
     await mapping.reject(verdict.reason);

@@ -126,6 +126,8 @@ async function serveUntilStopped(opts: ServeRendezvousOptions, state: ServeState
           localPort: opts.localPort,
           portFallback: 'fail',
           signal: opts.signal,
+          // Nobody waits on a file server's start: let the other family's login finish.
+          otherFamilyWaitMs: 5000,
           ...(opts.onProgress && { onProgress: opts.onProgress }),
         },
         { role: 'server', name: opts.serverName },
@@ -384,6 +386,7 @@ function startPolling(ctx: AnswerContext, opts: ServeRendezvousOptions): NodeJS.
         if (age > REQUEST_MAX_AGE_MS || age < -REQUEST_MAX_SKEW_MS) continue;
         seen.set(request.id, now);
         try {
+          await ctx.trust.reload();
           admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
         } catch (err) {
           ctx.onProgress?.({

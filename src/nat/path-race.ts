@@ -30,6 +30,8 @@ export interface Candidate {
   reason: string;
   /** The other end, for messages ("192.0.2.2:40000" or "rendezvous relay"). */
   remote: string;
+  /** The address family of a direct stream; none for the relay (it rides the rendezvous session). */
+  family?: 4 | 6;
   stream: Duplex;
 }
 

@@ -22,6 +22,9 @@ export const MAX_PATH_BYTES = 4096;
 /** One path component, in UTF-8 bytes (the common file-system limit). */
 export const MAX_NAME_BYTES = 255;
 
+/** Components of one path: deeper paths are refused, so one path costs at most this many folders. */
+export const MAX_PATH_DEPTH = 128;
+
 /** Paths named in one get or list command. */
 export const MAX_REQUEST_PATHS = 1024;
 
@@ -31,7 +34,13 @@ export const MAX_ENTRIES_PER_PART = 16384;
 /** Files in one get or put command, over all its parts. */
 export const MAX_FILES_PER_COMMAND = 200_000;
 
-/** Encoded bytes of one command's manifest (all parts), so a peer cannot pin much memory. */
+/** Folder entries in one get or put command, over all its parts. */
+export const MAX_DIRS_PER_COMMAND = 50_000;
+
+/**
+ * Bytes of one command's manifest (all parts), counted as protocol/budget.ts does on both sides, so a
+ * peer cannot pin much memory.
+ */
 export const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
 
 /** Entries one listing returns; a longer listing is cut and marked truncated. */

@@ -3,6 +3,7 @@
 // same strict field readers as network messages (src/validate.ts).
 import { RcppError } from '../errors.js';
 import {
+  familyOf,
   NAT_KINDS,
   PEER_NAME,
   PORT_MAPPING_PROTOCOLS,
@@ -36,6 +37,8 @@ export interface PeerRecord {
   external?: Endpoint;
   local?: Endpoint[];
   nat?: NatKind;
+  /** The other address family (dual-stack peers): what the rendezvous saw there. */
+  other?: FamilyReach;
   /** File servers: the punch port as mapped on their router (absent in records of older peers). */
   mapped?: MappedEndpoint;
   /** File servers: true while running. */
@@ -48,11 +51,24 @@ export interface PeerRecord {
   request?: PeriodicRequest;
 }
 
-/** Where a peer is, as it learned on joining the rendezvous. */
+/** What a peer learned about itself in one address family (IPv4 or IPv6). */
+export interface FamilyReach {
+  /** Its address and port as the rendezvous saw them (a NAT's mapping, or its own address). */
+  external: Endpoint;
+  nat: NatKind;
+  /** A listener in that family, offered in signaling by a peer reachable there. */
+  listen?: Endpoint;
+}
+
+/**
+ * Where a peer is, as it learned on joining the rendezvous: `external`/`nat` in the family of its
+ * rendezvous session, `other` in the other family when it has a route there (dual stack).
+ */
 export interface PeerAddresses {
   external: Endpoint;
   local: Endpoint[];
   nat: NatKind;
+  other?: FamilyReach;
   /** A port the peer's router forwards to it (UPnP, NAT-PMP or PCP), checked to be reachable. */
   mapped?: MappedEndpoint;
 }
@@ -79,6 +95,9 @@ export function selfRecord(
     external: addresses.external,
     local: addresses.local,
     nat: addresses.nat,
+    ...(addresses.other && {
+      other: { external: addresses.other.external, nat: addresses.other.nat },
+    }),
     ...(addresses.mapped && { mapped: addresses.mapped }),
     ...extra,
   };
@@ -116,6 +135,7 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   if (f.has('external')) record.external = f.endpoint('external');
   if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
   if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
+  if (f.has('other')) record.other = familyReach(f.obj('other'));
   if (f.has('mapped')) record.mapped = readMapped(f);
   if (f.has('online')) record.online = f.bool('online');
   if (f.has('signaling')) record.signaling = f.oneOf('signaling', ['socket', 'records'] as const);
@@ -132,13 +152,26 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   return record;
 }
 
+/** One family's reach, as records and signals carry it (signals add a listener). */
+export function familyReach(f: Fields): FamilyReach {
+  const reach: FamilyReach = { external: f.endpoint('external'), nat: f.oneOf('nat', NAT_KINDS) };
+  if (!f.has('listen')) return reach;
+  reach.listen = f.endpoint('listen');
+  if (familyOf(reach.listen.ip) !== familyOf(reach.external.ip)) {
+    f.fail('listen is in another address family than external');
+  }
+  return reach;
+}
+
 /** A mapped endpoint (records and signals): `{ protocol, external: { ip, port } }`. */
 export function readMapped(f: Fields): MappedEndpoint {
   const m = f.obj('mapped');
-  return {
+  const mapped = {
     protocol: m.oneOf('protocol', PORT_MAPPING_PROTOCOLS),
     external: m.endpoint('external'),
   };
+  if (familyOf(mapped.external.ip) !== 4) m.fail('mapped.external is not an IPv4 address');
+  return mapped;
 }
 
 function isoTime(f: Fields, key: string): string {

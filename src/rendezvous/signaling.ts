@@ -2,7 +2,8 @@
 // socket that the file server offers on the rendezvous host (ssh2 openssh_forwardInStreamLocal).
 //
 // Every channel starts with an `open` line saying what it is for:
-//   signal: client -> request, server -> accept | refuse, client -> chosen (which path won)
+//   signal: client -> request, server -> received (at once: it is alive) -> accept | refuse,
+//           client -> chosen (which path won)
 //   relay:  after the open line the channel carries the TLS bytes of one session (the fallback path)
 // Lines are capped and every field is checked before use: the socket is reachable by anyone who can
 // log in to the rendezvous account.
@@ -11,7 +12,7 @@ import { abortError, isErrorCode, RcppError, type ErrorCode } from '../errors.js
 import { NAT_KINDS, PATH_KINDS, PEER_NAME, type Endpoint, type PathKind } from '../peer.js';
 import { displaySafe } from '../protocol/text.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
-import { readMapped, type PeerAddresses } from './peer-record.js';
+import { familyReach, readMapped, type PeerAddresses } from './peer-record.js';
 
 export const SIGNAL_VERSION = 1;
 export const MAX_SIGNAL_LINE = 16 * 1024;
@@ -30,6 +31,7 @@ export type SignalMessage =
   | { t: 'open'; v: number; kind: 'signal' }
   | { t: 'open'; v: number; kind: 'relay'; session: string }
   | ({ t: 'request'; session: string; client: string } & SignalAddresses)
+  | { t: 'received'; session: string }
   | ({ t: 'accept'; session: string; server: string } & SignalAddresses)
   | { t: 'refuse'; code: ErrorCode; message: string; hint: string }
   | { t: 'chosen'; session: string; path: PathKind };
@@ -50,6 +52,7 @@ function addresses(f: Fields): SignalAddresses {
     nat: f.oneOf('nat', NAT_KINDS),
     ...(f.has('listen') && { listen: f.endpoint('listen') }),
     ...(f.has('lanPort') && { lanPort: f.int('lanPort', 1, 65535) }),
+    ...(f.has('other') && { other: familyReach(f.obj('other')) }),
     ...(f.has('mapped') && { mapped: readMapped(f) }),
   };
 }
@@ -63,7 +66,7 @@ export function parseSignal(line: string): SignalMessage {
     throw complain('a line', 'not JSON');
   }
   const f = fields(raw, 'a line', complain);
-  const t = f.oneOf('t', ['open', 'request', 'accept', 'refuse', 'chosen'] as const);
+  const t = f.oneOf('t', ['open', 'request', 'received', 'accept', 'refuse', 'chosen'] as const);
   const session = (): string => f.str('session', 32, SESSION_ID, 'is not a session id');
   switch (t) {
     case 'open': {
@@ -80,6 +83,8 @@ export function parseSignal(line: string): SignalMessage {
     }
     case 'request':
       return { t, session: session(), client: f.str('client', 64, PEER_NAME), ...addresses(f) };
+    case 'received':
+      return { t, session: session() };
     case 'accept':
       return { t, session: session(), server: f.str('server', 64, PEER_NAME), ...addresses(f) };
     case 'refuse': {

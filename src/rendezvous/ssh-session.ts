@@ -5,14 +5,22 @@
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
-import type net from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
 import { deadline } from '../deadline.js';
 import { abortError, isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
-import { closeWithoutTimeWait, connectFrom, describeConnectError, isPortBusy } from '../net/tcp.js';
+import { hostPort } from '../peer.js';
+import { Slots } from '../slots.js';
+import {
+  closeWithoutTimeWait,
+  connectFrom,
+  describeConnectError,
+  isPortBusy,
+  socketFamily,
+} from '../net/tcp.js';
 import type { OnProgress } from '../progress.js';
 import {
   checkHostKey,
@@ -39,6 +47,10 @@ export interface RendezvousSessionOptions {
   localPort: number;
   /** When that port is taken: a file server fails, a client may take any other port. */
   portFallback: 'fail' | 'any';
+  /** Connect over this address family only (the host may be a name with A and AAAA records). */
+  family?: 4 | 6;
+  /** Called once the TCP connection stands, before the SSH handshake (its family and local port). */
+  onConnected?: (family: 4 | 6, localPort: number) => void;
   keepaliveSeconds: number;
   readyTimeoutMs?: number;
   signal: AbortSignal;
@@ -73,6 +85,8 @@ interface ChannelRequest<T> {
 }
 
 const EXEC_TIMEOUT_MS = 15_000;
+/** Below OpenSSH's default MaxSessions (10), leaving room for forwarded channels' bookkeeping. */
+const MAX_CONCURRENT_EXECS = 8;
 /** How long a login keeps retrying connections the host dropped before the SSH handshake. */
 const PREAUTH_RETRY_MS = 20_000;
 
@@ -120,16 +134,21 @@ const DEFAULT_HOST_KEY_ORDER = [
 export class RendezvousSession {
   readonly localPort: number;
   readonly localAddress: string;
+  /** The address family this session reached the rendezvous over. */
+  readonly family: 4 | 6;
   /** Resolves when the session ends, with the error that ended it, if any. */
   readonly closed: Promise<Error | undefined>;
   private readonly client: Client;
   private closing: Promise<void> | undefined;
   private incoming: ((stream: Duplex) => void) | undefined;
+  /** OpenSSH refuses an 11th session channel on one connection (MaxSessions 10): queue instead. */
+  private readonly execSlots = new Slots(MAX_CONCURRENT_EXECS);
 
-  private constructor(client: Client, socket: net.Socket, closed: Promise<Error | undefined>) {
+  private constructor(client: Client, socket: Socket, closed: Promise<Error | undefined>) {
     this.client = client;
     this.localPort = socket.localPort ?? 0;
     this.localAddress = socket.localAddress ?? '';
+    this.family = socketFamily(socket);
     this.closed = closed;
     client.on('unix connection', (_info, accept) => {
       const stream = accept();
@@ -179,9 +198,10 @@ export class RendezvousSession {
   }
 
   private static async connect(opts: RendezvousSessionOptions): Promise<RendezvousSession> {
-    const what = `The rendezvous host ${opts.host}:${opts.port}`;
+    const what = `The rendezvous host ${hostPort(opts.host, opts.port)}`;
     const started = Date.now();
     const socket = await openSocket(opts, what);
+    opts.onConnected?.(socketFamily(socket), socket.localPort ?? 0);
     const knownHostsText = await readKnownHosts(opts.knownHostsFile);
     let hostKeyProblem: RcppError | undefined;
     const client = new ssh2.Client();
@@ -267,7 +287,19 @@ export class RendezvousSession {
    * Runs one command; rejects only when the session fails, the command outlives `timeoutMs`, or the
    * signal aborts (the channel is then closed at once), not on a non-zero exit.
    */
-  exec(
+  async exec(
+    command: string,
+    opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
+  ): Promise<ExecResult> {
+    const release = await this.execSlots.take(opts.signal);
+    try {
+      return await this.execNow(command, opts);
+    } finally {
+      release();
+    }
+  }
+
+  private execNow(
     command: string,
     opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
   ): Promise<ExecResult> {
@@ -412,12 +444,18 @@ export class RendezvousSession {
   }
 }
 
-async function openSocket(opts: RendezvousSessionOptions, what: string): Promise<net.Socket> {
+async function openSocket(opts: RendezvousSessionOptions, what: string): Promise<Socket> {
   const remote = { ip: opts.host, port: opts.port };
   const timeoutMs = opts.readyTimeoutMs ?? 20_000;
   try {
     if (opts.localPort === 0) return await connectFromFreshPort(opts, timeoutMs);
-    return await connectFrom({ remote, localPort: opts.localPort, signal: opts.signal, timeoutMs });
+    return await connectFrom({
+      remote,
+      localPort: opts.localPort,
+      signal: opts.signal,
+      timeoutMs,
+      ...(opts.family !== undefined && { family: opts.family }),
+    });
   } catch (err) {
     if (isPortBusy(err) && opts.portFallback === 'any') {
       log(`local port ${opts.localPort} busy, taking another port`);
@@ -447,12 +485,18 @@ async function openSocket(opts: RendezvousSessionOptions, what: string): Promise
 async function connectFromFreshPort(
   opts: RendezvousSessionOptions,
   timeoutMs: number,
-): Promise<net.Socket> {
+): Promise<Socket> {
   const remote = { ip: opts.host, port: opts.port };
   for (let attempt = 1; ; attempt++) {
     const localPort = FRESH_PORT_MIN + randomInt(FRESH_PORT_MAX - FRESH_PORT_MIN);
     try {
-      return await connectFrom({ remote, localPort, signal: opts.signal, timeoutMs });
+      return await connectFrom({
+        remote,
+        localPort,
+        signal: opts.signal,
+        timeoutMs,
+        ...(opts.family !== undefined && { family: opts.family }),
+      });
     } catch (err) {
       if (!isPortBusy(err) || attempt >= 8) throw err;
     }

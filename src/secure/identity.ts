@@ -13,6 +13,7 @@ import { constants } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsError, RcppError } from '../errors.js';
+import { refuseIfOthersCanWrite } from '../file-trust.js';
 import { isPeerName } from '../peer.js';
 import { commonNameFor, createSelfSignedCertificate, pemBlocks, toPem } from './certificate.js';
 
@@ -134,6 +135,7 @@ export async function loadIdentity(file: string): Promise<Identity> {
       `Run: chmod 600 ${file}`,
     );
   }
+  await refuseIfOthersCanWrite(file, 'The identity');
   let text: string;
   try {
     text = await readFile(file, 'utf8');

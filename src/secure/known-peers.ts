@@ -91,6 +91,12 @@ export class KnownPeers {
     return new KnownPeers(file, await readPeers(file));
   }
 
+  /** Reads the file again: a long-running file server sees `--forget-peer` run beside it. */
+  async reload(): Promise<void> {
+    await this.writing;
+    this.peers = await readPeers(this.file);
+  }
+
   check(role: Role, name: string, fingerprint: string): PeerCheck {
     return checkPeer(this.peers, role, name, fingerprint);
   }

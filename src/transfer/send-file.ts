@@ -30,15 +30,8 @@ export interface SendSpec {
   mtimeMs: number;
 }
 
-/** Test hooks; production code never sets them. */
-export interface SendHooks {
-  /** Returns the bytes to put on the wire for a chunk (the hash always covers the real bytes). */
-  alterChunk?: (shown: string, offset: number, chunk: Buffer) => Buffer;
-}
-
 export interface SendContext {
   signal?: AbortSignal;
-  hooks?: SendHooks;
   onStart?: (offset: number) => void;
   onBytes?: (sent: number) => void;
   /** Reads what the peer sent meanwhile; returns true when the peer gave up on this file. */
@@ -124,12 +117,10 @@ async function streamBody(
   while (next) {
     const chunk = await next;
     if (chunk.length === 0) throw new LocalError(changed(spec.shown));
-    const at = pos;
     pos += chunk.length;
     // The next read runs on libuv's pool while this chunk goes out and is hashed.
     next = pos < spec.size ? readChunk(fh, pos, spec) : undefined;
-    const wire = ctx.hooks?.alterChunk ? ctx.hooks.alterChunk(spec.shown, at, chunk) : chunk;
-    const room = ch.sendData(wire);
+    const room = ch.sendData(chunk);
     hash.update(chunk); // while the frame is on its way
     ctx.onBytes?.(pos - offset);
     if (ctx.peerStopped()) return false;

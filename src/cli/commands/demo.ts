@@ -134,7 +134,12 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
         serverView.onProgress(e);
         if (e.type === 'signaling:ready') ready();
       },
-      onLink: (link) => fileServer.serve(link.stream, { name: link.peer }, { signal: stop.signal }),
+      onLink: (link) =>
+        fileServer.serve(
+          link.stream,
+          { name: link.peer, fingerprint: link.peerFingerprint },
+          { signal: stop.signal },
+        ),
     }).finally(() => fileServer.close());
     await Promise.race([signalingReady, serving]);
     say('');
@@ -172,7 +177,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
     }
     say('The demo worked: the files moved over an encrypted, mutually authenticated connection.');
     say(
-      'Next: run "rcpp2p --configure" on two real machines (see README.md, "Set up two machines").',
+      'Next: install rcpp2p on two machines and run "rcpp2p --configure" on each (README.md, "Install" and "Set up two machines").',
     );
     return 0;
   } finally {

@@ -21,6 +21,7 @@ export async function fileListCommand(
       folder,
       entries,
       path: link.path,
+      family: link.family,
       setupMs: link.setupMs,
       portMapping: portMappingJson(link.portMapping),
       totalMs: Date.now() - started,

@@ -52,6 +52,10 @@ export async function rendezvousServerCommand(
   }
   ctx.view.onProgress({
     type: 'note',
+    text: `Set up a peer that trusts it with: rcpp2p --configure --trust-host-key ${running.hostKey.fingerprint}`,
+  });
+  ctx.view.onProgress({
+    type: 'note',
     text: `Peers should trust this host key: ${running.hostKey.publicLine} (${running.hostKey.fingerprint}). Press Ctrl-C to stop.`,
   });
   await new Promise<void>((done) => {

@@ -44,7 +44,12 @@ export async function serveCommand(
       onProgress: ctx.view.onProgress,
       forcePeriodic: opts.periodic,
       portMapping: peer.portMapping,
-      onLink: (link) => fileServer.serve(link.stream, { name: link.peer }, { signal: ctx.signal }),
+      onLink: (link) =>
+        fileServer.serve(
+          link.stream,
+          { name: link.peer, fingerprint: link.peerFingerprint },
+          { signal: ctx.signal },
+        ),
     });
   } finally {
     await fileServer.close();

@@ -50,12 +50,13 @@ export async function getCommand(
     }
   }
   return withServer(ctx, serverName, async ({ link, client }) => {
+    const started = Date.now();
     const results = await client.get(remotePaths, localDir, {
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       force: opts.force,
     });
-    return report(ctx, serverName, results, link);
+    return report(ctx, serverName, results, link, Date.now() - started);
   });
 }
 
@@ -80,12 +81,13 @@ export async function putCommand(
     }
   }
   return withServer(ctx, serverName, async ({ link, client }) => {
+    const started = Date.now();
     const results = await client.put(absolute, opts.to ?? '', {
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       force: opts.force,
     });
-    return report(ctx, serverName, results, link);
+    return report(ctx, serverName, results, link, Date.now() - started);
   });
 }
 
@@ -93,16 +95,16 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: Pick<Link, 'path' | 'reason' | 'setupMs' | 'portMapping'>,
+  link: Pick<Link, 'path' | 'family' | 'reason' | 'setupMs' | 'portMapping'>,
+  /** The whole get or put: files overlap (one streams while the last is verified), so no sum. */
+  ms: number,
 ): number {
   ctx.view.finish();
   let exitCode = 0;
   let bytes = 0;
-  let ms = 0;
   for (const r of results) {
     if (r.ok) {
       bytes += r.bytes - r.resumedBytes;
-      ms += r.transferMs;
       ctx.view.emitJson({
         op: r.op,
         ok: true,
@@ -113,6 +115,7 @@ function report(
         resumedBytes: r.resumedBytes,
         sha256: r.sha256,
         path: link.path,
+        family: link.family,
         reason: link.reason,
         setupMs: link.setupMs,
         portMapping: portMappingJson(link.portMapping),
@@ -130,8 +133,7 @@ function report(
       });
       // Most messages name the file already; prefix it only when they do not.
       const named = r.error.message.includes(r.file) ? '' : `${r.file}: `;
-      ctx.io.stderr.write(`Error: ${named}${r.error.message}\n`);
-      if (r.error.hint) ctx.io.stderr.write(`${r.error.hint}\n`);
+      ctx.view.fileError(`${named}${r.error.message}`, r.error.hint);
     }
   }
   const ok = results.filter((r) => r.ok).length;

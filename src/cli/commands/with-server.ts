@@ -36,7 +36,11 @@ export async function withServer<T>(
     portMapping: peer.portMapping,
   });
   try {
-    const client = await FileClient.open(link.stream, { clientName, signal: ctx.signal });
+    const client = await FileClient.open(link.stream, {
+      clientName,
+      signal: ctx.signal,
+      serverFingerprint: link.peerFingerprint,
+    });
     try {
       return await run({ peer, link, client });
     } finally {
