@@ -112,21 +112,20 @@ export async function answerSignaling(
   let listener: PublicListener | undefined;
   try {
     const sameRouter = sameSiteAnywhere(request, ctx.self);
-    // A public server, or a server behind the client's own router, listens for this one set-up.
-    // Otherwise a server whose router maps its punch port listens there, for a client that has no
-    // IPv6 path to it (with one, IPv6 is raced first, and punching from our port must stay possible).
+    // A server whose router maps its punch port listens there for a client without an IPv6 path to
+    // it (with one, IPv6 is raced first, and punching from our port must stay possible). Otherwise
+    // a public server, or a server behind the client's own router, listens for this one set-up.
     let mapped = sameRouter || sharesIpv6(request, ctx.self) ? undefined : ctx.self.mapped;
-    if (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0)) {
-      mapped = undefined;
+    if (mapped && ctx.mappedListener) {
+      const from = familyViews(request).get(4)?.external.ip ?? request.external.ip;
+      listener = await ctx.mappedListener.acquire(from, contenderSignal).catch((err: unknown) => {
+        log(`cannot listen on the mapped port: ${(err as Error).message}`);
+        return undefined;
+      });
+    }
+    if (!listener) mapped = undefined;
+    if (!mapped && (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0))) {
       listener = await openPublicListener(contenderSignal);
-    } else if (mapped && ctx.mappedListener) {
-      listener = await ctx.mappedListener
-        .acquire(familyViews(request).get(4)?.external.ip ?? request.external.ip, contenderSignal)
-        .catch((err: unknown) => {
-          log(`cannot listen on the mapped port: ${(err as Error).message}`);
-          mapped = undefined;
-          return undefined;
-        });
     }
     const self: SignalAddresses = {
       ...addressesToOffer(

@@ -230,6 +230,24 @@ describe('port mapping on the home router (NAT lab, miniupnpd)', { skip }, () =>
     );
   });
 
+  it('a dual-stack server with PCP and an IPv4-only client, both NATs changing ports: direct over the mapping', async () => {
+    await withPair(
+      {
+        server: 'symmetric',
+        client: 'symmetric',
+        ipv6: { client: 'v4only' },
+        portMapping: { server: { upnp: false } },
+      },
+      {},
+      async ({ get }) => {
+        const { run, result } = await get();
+        assert.equal(result['path'], 'direct', describeRun(run));
+        assert.equal(result['family'], 4, describeRun(run));
+        assert.match(run.stderr, /\(port 40001 opened on the server’s router by PCP\)/);
+      },
+    );
+  });
+
   it('no gateway that maps ports: the same path as before, and nothing said on the client', async () => {
     await withPair({ server: 'drop', client: 'drop' }, {}, async ({ get, serverLog }) => {
       const { run, result } = await get();
