@@ -45,6 +45,7 @@ import {
   writeRandomFile,
 } from './baselines.js';
 import { renderChart } from './chart.js';
+import { portMappingSetup, PORT_MAPPING_FIGURES } from './port-mapping.js';
 import { mibPerSecond, NAME_WIDTH, row, type Series } from './stats.js';
 
 const MIB = 1024 * 1024;
@@ -315,6 +316,21 @@ async function setupTimes(): Promise<void> {
           record('rcpp2p --version: command start to exit', 's', await cliStart(lab));
         }
       }
+      if (kind === 'direct') {
+        await portMappingSetup(
+          {
+            get: async (extra) => {
+              await rm(join(peers.clientDir, 'one.txt'), { force: true });
+              const got = await rcpp2p(peers, ['--get', peers.serverName, 'one.txt', ...extra]);
+              const setupMs = Number(got.result['setupMs']);
+              return { ms: got.ms, setupMs, path: String(got.result['path']) };
+            },
+            between: () => waitForRoutersToForget(lab),
+            record,
+          },
+          runs,
+        );
+      }
     });
   }
 }
@@ -375,6 +391,7 @@ function table(): string {
   add('rcpp2p direct: link set-up inside the process');
   add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
   add('rcpp2p relayed: link set-up inside the process');
+  for (const [name, baseline] of PORT_MAPPING_FIGURES) add(name, ...(baseline ? [baseline] : []));
   section('-- peak RSS');
   add('client peak RSS (direct get)');
   add('client peak RSS (direct put)');
