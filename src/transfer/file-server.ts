@@ -29,6 +29,11 @@ export interface FileServerOptions {
   maxSessionsPerClient?: number;
   /** Partial files untouched for this long are removed (default 7 days; 0 = never). */
   partialMaxAgeMs?: number;
+  /**
+   * A receiving peer (rcpp2p --receive), not a file server: only puts are served, nothing is listed
+   * or read, files are replaced only when the receiver allowed it, and each file reports progress.
+   */
+  receiveOnly?: { allowOverwrite: boolean };
 }
 
 /** The client of a connection, as the link layer authenticated it. */
@@ -96,6 +101,7 @@ export class FileServer {
       idleTimeoutMs: this.idleTimeoutMs,
       onProgress: this.onProgress,
       peerId: peer.fingerprint ?? `name:${peer.name}`,
+      ...(this.opts.receiveOnly && { receiveOnly: this.opts.receiveOnly }),
       admit: () => {
         const theirs = this.perClient.get(peer.name) ?? 0;
         if (theirs >= this.maxPerClient) {

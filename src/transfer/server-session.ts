@@ -20,6 +20,7 @@ import { heartbeatMs, type FrameChannel } from './channel.js';
 import { manifestForGet } from './manifest.js';
 import type { Prepared, ReceiveSpec } from './receive-file.js';
 import { checkRelativePath, foldName, SafeRoot } from './safe-path.js';
+import { progressEvents } from './client-progress.js';
 import { receiveFiles, sendFiles } from './stream-files.js';
 import { walkTree } from './walk.js';
 
@@ -37,6 +38,8 @@ export interface SessionContext {
   peerId: string;
   /** Called once the client said hello; throws (BUSY) when the server will not serve it now. */
   admit?: () => void;
+  /** A receiving peer: puts only, overwrite only when allowed, progress for each file. */
+  receiveOnly?: { allowOverwrite: boolean };
 }
 
 export class ServerSession {
@@ -116,6 +119,12 @@ export class ServerSession {
   }
 
   private async dispatch(msg: Message, signal: AbortSignal): Promise<void> {
+    if (this.ctx.receiveOnly && msg.t !== 'put') {
+      throw new RcppError(
+        'PEER_REFUSED',
+        `This peer only receives files; it does not answer ${msg.t === 'list' || msg.t === 'get' ? msg.t : 'that'}.`,
+      );
+    }
     switch (msg.t) {
       case 'list':
         return this.list(msg, signal);
@@ -246,6 +255,7 @@ export class ServerSession {
     const folders = new Set<string>();
     const names = new Set<string>();
     const budget = CommandBudget.forReading();
+    const refusals: { file: string; message: string }[] = [];
     let count = 0;
     let msg = first;
     this.describePut(first);
@@ -290,8 +300,13 @@ export class ServerSession {
             // A refused folder: the files inside it are refused one by one with the reason.
           }
         }
-        const part = await prepareAll(root, specs, first.force, signal);
+        const force = first.force && (this.ctx.receiveOnly?.allowOverwrite ?? true);
+        const part = await prepareAll(root, specs, force, signal);
         for (const [i, p] of part.prepared) prepared.set(i, p);
+        for (const r of part.refused) {
+          const f = msg.files.find((x) => x.i === r.i);
+          if (f) refusals.push({ file: f.path, message: r.message });
+        }
         sendAccept(this.ch, part.accept, part.refused, msg.last);
         if (msg.last) break;
         const next = await this.ch.readMessage(signal);
@@ -306,7 +321,25 @@ export class ServerSession {
       await releaseAll(prepared);
       throw err;
     }
-    await receiveFiles(this.ch, prepared, { signal, dirTimes });
+    // A receiving peer shows each file arriving; a file server only logs the request.
+    const shown = new Map(
+      [...prepared].map(([i, p]) => [i, { file: p.spec.shown, size: p.spec.size }]),
+    );
+    const events = this.ctx.receiveOnly
+      ? progressEvents('get', this.ctx.onProgress, (i) => shown.get(i))
+      : {};
+    if (this.ctx.receiveOnly) {
+      for (const r of refusals) {
+        this.ctx.onProgress({ type: 'transfer:failed', op: 'get', ...r });
+      }
+      this.ctx.onProgress({
+        type: 'transfer:plan',
+        op: 'get',
+        files: prepared.size,
+        bytes: [...shown.values()].reduce((n, f) => n + f.size, 0),
+      });
+    }
+    await receiveFiles(this.ch, prepared, { signal, dirTimes, events });
   }
 
   /** Reports a put from its first part, its paths checked first. */

@@ -72,6 +72,7 @@ describe('security in the NAT lab', { skip }, () => {
       '--config',
       impostorConfig,
       '--addclient',
+      '--replace',
     ]);
     assert.equal(register.code, 0, describeRun(register));
     try {
@@ -100,7 +101,7 @@ describe('security in the NAT lab', { skip }, () => {
       await server.waitForOutput(/Client LAPTOP failed: .*presented certificate SHA256:/, 10_000);
       await assert.rejects(readFile(join(peers.clientDir, 'secret.bin')), 'nothing was received');
     } finally {
-      const again = await peers.client(['--addclient']);
+      const again = await peers.client(['--addclient', '--replace']);
       assert.equal(again.code, 0, describeRun(again));
     }
   });

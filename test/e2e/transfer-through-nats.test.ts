@@ -99,7 +99,7 @@ for (const kind of RENDEZVOUS_KINDS) {
         );
         assert.match(r.stderr, /External address: 203\.0\.113\.22:\d{5} \(NAT keeps ports\)/);
         assert.match(r.stderr, /Connected: direct connection to 203\.0\.113\.21:40001/);
-        assert.match(r.stderr, /small\.txt 100% \[=+\] 1000B .* Complete\./);
+        assert.match(r.stderr, /small\.txt 100% \[=+\] 1000 B .* Complete\./);
       });
 
       it('says clearly when the file does not exist, and exits non-zero', async () => {
