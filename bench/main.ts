@@ -47,6 +47,7 @@ import {
 } from './baselines.js';
 import { renderChart } from './chart.js';
 import { indexBench, INDEX_FILES, INDEX_ROWS, QUICK_INDEX_FILES } from './index-bench.js';
+import { portMappingSetup, PORT_MAPPING_FIGURES } from './port-mapping.js';
 import { mibPerSecond, NAME_WIDTH, row, type Series } from './stats.js';
 
 const MIB = 1024 * 1024;
@@ -323,6 +324,21 @@ async function setupTimes(): Promise<void> {
           record('rcpp2p --version: command start to exit', 's', await cliStart(lab));
         }
       }
+      if (kind === 'direct') {
+        await portMappingSetup(
+          {
+            get: async (extra) => {
+              await rm(join(peers.clientDir, 'one.txt'), { force: true });
+              const got = await rcpp2p(peers, ['--get', peers.serverName, 'one.txt', ...extra]);
+              const setupMs = Number(got.result['setupMs']);
+              return { ms: got.ms, setupMs, path: String(got.result['path']) };
+            },
+            between: () => waitForRoutersToForget(lab),
+            record,
+          },
+          runs,
+        );
+      }
     });
   }
 }
@@ -383,6 +399,7 @@ function table(): string {
   add('rcpp2p direct: link set-up inside the process');
   add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
   add('rcpp2p relayed: link set-up inside the process');
+  for (const [name, baseline] of PORT_MAPPING_FIGURES) add(name, ...(baseline ? [baseline] : []));
   section(`-- index of ${INDEX_FILES_RUN.toLocaleString('en-US')} files (publish, search)`);
   for (const [name, ...baselines] of INDEX_ROWS) add(name, ...baselines);
   section('-- peak RSS');

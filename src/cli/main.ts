@@ -67,6 +67,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     configPath,
     json,
     signal: controller.signal,
+    noPortMapping: opts.portMapping === false,
     ask: makeAsk({
       stdin: io.stdin,
       stderr: io.stderr,
@@ -155,6 +156,13 @@ function checkOnlyWith(opts: Options, chosen: Chosen): void {
     ['publishIndex', '--publish-index', ['configure']],
     ['server', '--server', ['search']],
   ];
+  if (typeof opts.portMapping === 'string' && chosen.mode !== 'configure') {
+    throw new RcppError(
+      'USAGE',
+      '--port-mapping only goes with --configure.',
+      'Use --no-port-mapping to leave the router alone for one run.',
+    );
+  }
   for (const [key, flag, modes] of only) {
     if (opts[key] !== undefined && !modes.includes(chosen.mode)) {
       const withWhat = modes.map((m) => `--${MODES[m]}`).join(' or ');

@@ -200,6 +200,7 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     )
     .option('--periodic', 'file server: use periodic mode even when live signaling works')
     .option('--server <NAME>', 'search: only in the index of this file server')
+    .option('--no-port-mapping', 'do not ask the home router to open a port, for this run')
     .option('--yes', 'with --configure or --addclient: ask nothing (answers come from options)')
     .option(
       '--replace',
@@ -228,6 +229,10 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     .option(
       '--publish-index <yes|no>',
       "publish the file server's file list (paths, sizes, dates) on the rendezvous for servers and search",
+    )
+    .option(
+      '--port-mapping <mode>',
+      'ask the home router to open the punch port (UPnP, NAT-PMP, PCP): auto (default) or off',
     )
     .option(
       '--allow-clients <who>',

@@ -172,6 +172,13 @@ async function askAll(
       validate: (v: string) => portProblem(v) ?? true,
     }),
   );
+  const portMapping = (await ask({
+    type: 'confirm',
+    message:
+      'Ask the home router to open this port (UPnP, NAT-PMP or PCP)? Peers behind strict NATs then ' +
+      'connect directly instead of through the relay; rcpp2p closes it again when it stops.',
+    default: existing?.portMapping !== 'off',
+  })) as boolean;
   let workDir: string | undefined;
   if (serverName !== '') {
     const dirAnswer = (await ask({
@@ -214,6 +221,10 @@ async function askAll(
     keepaliveSeconds: existing?.keepaliveSeconds ?? 15,
     ...(existing?.allowClients !== undefined && { allowClients: existing.allowClients }),
     ...(publishIndex !== undefined && !unchanged && { publishIndex }),
+    // "auto" is the default: written only when it was written before
+    ...(!portMapping
+      ? { portMapping: 'off' as const }
+      : existing?.portMapping === 'auto' && { portMapping: 'auto' as const }),
   };
 }
 

@@ -48,6 +48,11 @@ export interface Config {
    * rendezvous, for `--servers` and `--search`. Off unless set (the wizard asks).
    */
   publishIndex?: boolean;
+  /**
+   * Ask the home router to map the punch port (UPnP IGD, NAT-PMP, PCP): "auto" (the default when
+   * absent) or "off". `--no-port-mapping` turns it off for one run.
+   */
+  portMapping?: 'auto' | 'off';
 }
 
 export const CONFIG_DEFAULTS = {
@@ -77,6 +82,7 @@ const TOP_KEYS = [
   'keepaliveSeconds',
   'allowClients',
   'publishIndex',
+  'portMapping',
 ];
 
 /**
@@ -185,6 +191,7 @@ export function validateConfig(
         )
       : f.oneOf('allowClients', ['new', 'known'] as const);
   }
+  if (f.has('portMapping')) config.portMapping = f.oneOf('portMapping', ['auto', 'off'] as const);
   return config;
 }
 

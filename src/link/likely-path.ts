@@ -27,6 +27,7 @@ export function likelyPath(self: SelfView, server: PeerRecord): LikelyPath | und
     local: server.local ?? [],
     nat: server.nat,
     ...(server.other && { other: server.other }),
+    ...(server.mapped && { mapped: server.mapped }),
   };
   const steps = planPaths({ ...self, role: 'client' }, peer);
   const first = steps.find(

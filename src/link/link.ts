@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { closeLinkStream } from '../net/tcp.js';
-import type { PathKind } from '../peer.js';
+import type { MappedEndpoint, PathKind, Role } from '../peer.js';
 
 export interface LinkInfo {
   path: PathKind;
@@ -21,6 +21,8 @@ export interface LinkInfo {
   family?: 4 | 6;
   /** From the start of the set-up to the authenticated stream. */
   setupMs: number;
+  /** Ports the peers' routers mapped for this set-up (UPnP, NAT-PMP, PCP), by role. */
+  portMapping?: Partial<Record<Role, MappedEndpoint>>;
 }
 
 export interface Link extends LinkInfo {

@@ -2,7 +2,16 @@
 // last seen, and how to reach it. Records come from a shared account, so they are read with the
 // same strict field readers as network messages (src/validate.ts).
 import { RcppError } from '../errors.js';
-import { familyOf, NAT_KINDS, PEER_NAME, type Endpoint, type NatKind, type Role } from '../peer.js';
+import {
+  familyOf,
+  NAT_KINDS,
+  PEER_NAME,
+  PORT_MAPPING_PROTOCOLS,
+  type Endpoint,
+  type MappedEndpoint,
+  type NatKind,
+  type Role,
+} from '../peer.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
 import { SOFTWARE } from '../version.js';
 
@@ -30,6 +39,8 @@ export interface PeerRecord {
   nat?: NatKind;
   /** The other address family (dual-stack peers): what the rendezvous saw there. */
   other?: FamilyReach;
+  /** File servers: the punch port as mapped on their router (absent in records of older peers). */
+  mapped?: MappedEndpoint;
   /** File servers: true while running. */
   online?: boolean;
   /** File servers: how clients reach them ('socket' = live signaling, 'records' = periodic mode). */
@@ -58,6 +69,8 @@ export interface PeerAddresses {
   local: Endpoint[];
   nat: NatKind;
   other?: FamilyReach;
+  /** A port the peer's router forwards to it (UPnP, NAT-PMP or PCP), checked to be reachable. */
+  mapped?: MappedEndpoint;
 }
 
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -85,6 +98,7 @@ export function selfRecord(
     ...(addresses.other && {
       other: { external: addresses.other.external, nat: addresses.other.nat },
     }),
+    ...(addresses.mapped && { mapped: addresses.mapped }),
     ...extra,
   };
 }
@@ -122,6 +136,7 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
   if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
   if (f.has('other')) record.other = familyReach(f.obj('other'));
+  if (f.has('mapped')) record.mapped = readMapped(f);
   if (f.has('online')) record.online = f.bool('online');
   if (f.has('signaling')) record.signaling = f.oneOf('signaling', ['socket', 'records'] as const);
   if (f.has('pollSeconds')) record.pollSeconds = f.int('pollSeconds', 1, 3600);
@@ -146,6 +161,17 @@ export function familyReach(f: Fields): FamilyReach {
     f.fail('listen is in another address family than external');
   }
   return reach;
+}
+
+/** A mapped endpoint (records and signals): `{ protocol, external: { ip, port } }`. */
+export function readMapped(f: Fields): MappedEndpoint {
+  const m = f.obj('mapped');
+  const mapped = {
+    protocol: m.oneOf('protocol', PORT_MAPPING_PROTOCOLS),
+    external: m.endpoint('external'),
+  };
+  if (familyOf(mapped.external.ip) !== 4) m.fail('mapped.external is not an IPv4 address');
+  return mapped;
 }
 
 function isoTime(f: Fields, key: string): string {

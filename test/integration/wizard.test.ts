@@ -145,6 +145,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     );
     assert.ok(suggested >= 20_000 && suggested < 60_000, `suggested port ${suggested}`);
     await term.answer(s, ''); // take the suggestion
+    await term.waitFor(s, /^\? Ask the home router to open this port .*\(Y\/n\)$/m);
+    await term.answer(s, ''); // port mapping: the default, yes
     await term.waitFor(s, /^\? Working directory this file server shares:/m);
     await term.answer(s, p.share);
     await term.waitFor(s, /^\? Publish a list of the shared files [^]*\(Y\/n\)$/m);
@@ -261,6 +263,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     await stillAsking('Local TCP port', /"http" is not a whole number; give a port .*/);
     const port = await freePort();
     await term.answer(s, String(port));
+    await term.waitFor(s, /^\? Ask the home router to open this port .*\(Y\/n\)$/m);
+    await term.answer(s, ''); // port mapping: the default, yes
 
     await term.waitFor(s, /^\? Working directory this file server shares:/m);
     const missing = join(root, 'bad', 'missing');
@@ -348,6 +352,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     await term.answer(s, '');
     await term.waitFor(s, new RegExp(`^\\? Local TCP port .*: \\(${port}\\)$`, 'm'));
     await term.answer(s, '');
+    await term.waitFor(s, /^\? Ask the home router to open this port .*\(Y\/n\)$/m);
+    await term.answer(s, ''); // port mapping: the default, yes
     await term.waitFor(s, new RegExp(`^\\? Working directory .*: \\(${escape(p.share)}\\)$`, 'm'));
     await term.answer(s, '');
     await term.waitFor(s, /^\? Publish a list of the shared files [^]*\(y\/N\)$/m);

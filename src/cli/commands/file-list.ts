@@ -2,7 +2,7 @@
 import { checkPeerName } from '../../peer.js';
 import type { ListEntry } from '../../transfer/file-client.js';
 import type { CommandContext } from '../context.js';
-import { formatBytes, formatTime } from '../format.js';
+import { formatBytes, formatTime, portMappingJson } from '../format.js';
 import { withServer } from './with-server.js';
 
 export async function fileListCommand(
@@ -23,6 +23,7 @@ export async function fileListCommand(
       path: link.path,
       family: link.family,
       setupMs: link.setupMs,
+      portMapping: portMappingJson(link.portMapping),
       totalMs: Date.now() - started,
     });
     printTable(ctx, serverName, folder, entries);

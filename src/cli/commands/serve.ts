@@ -78,6 +78,7 @@ export async function serveCommand(
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       forcePeriodic: opts.periodic,
+      portMapping: peer.portMapping,
       onLink: (link) =>
         fileServer.serve(
           link.stream,

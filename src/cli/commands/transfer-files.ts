@@ -4,11 +4,12 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
+import type { Link } from '../../link/link.js';
 import { checkPeerName } from '../../peer.js';
 import type { TransferResult } from '../../transfer/file-client.js';
 import { checkRelativePath, normalizeUserPath } from '../../transfer/safe-path.js';
 import type { CommandContext } from '../context.js';
-import { formatBytes, formatSeconds, formatSpeed } from '../format.js';
+import { formatBytes, formatSeconds, formatSpeed, portMappingJson } from '../format.js';
 import { exitCodeFor } from '../report-error.js';
 import { withServer } from './with-server.js';
 
@@ -94,7 +95,7 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: { path: string; family?: 4 | 6; reason: string; setupMs: number },
+  link: Pick<Link, 'path' | 'family' | 'reason' | 'setupMs' | 'portMapping'>,
   /** The whole get or put: files overlap (one streams while the last is verified), so no sum. */
   ms: number,
 ): number {
@@ -117,6 +118,7 @@ function report(
         family: link.family,
         reason: link.reason,
         setupMs: link.setupMs,
+        portMapping: portMappingJson(link.portMapping),
         transferMs: r.transferMs,
       });
     } else {

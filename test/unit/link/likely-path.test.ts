@@ -86,6 +86,15 @@ describe('likely path for --servers', () => {
       'direct: simultaneous open over IPv6, no NAT on either side',
     ],
     [
+      'a server behind a NAT that changes ports, with a port opened on its router by UPnP',
+      laptop(),
+      server({
+        nat: 'port-changing',
+        mapped: { protocol: 'upnp', external: { ip: '203.0.113.21', port: 40001 } },
+      }),
+      'direct: port 40001 opened on the server’s router by UPnP',
+    ],
+    [
       'a rendezvous without socket forwarding: periodic mode',
       laptop(),
       server({ signaling: 'records', pollSeconds: 5 }),
