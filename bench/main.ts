@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|relay|setup|rendezvous] [-- --out DIR]: rcpp2p against baselines measured in the
+// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|relay|setup|rendezvous|index] [-- --out DIR]: rcpp2p against baselines measured in the
 // same run, in the NAT lab (root). Prints a table of min / median / max with ratios to the
 // baselines, and writes the raw figures (JSON) and a chart (SVG) under DIR (default bench-results/).
 //
@@ -12,6 +12,7 @@
 //                    `ssh rendezvous true` with the same key and `node -e 0`; and per kind of
 //                    rendezvous host (rendezvous-kinds.ts: Unix socket, TCP port, remote command).
 //   memory           peak RSS of both rcpp2p processes while moving the big file.
+//   index            publishing and searching an index of 100,000 files (bench/index-bench.ts).
 //
 // Runs of rcpp2p and of its baselines alternate, so a slow spell of the machine hits both. Every
 // received file is checked against the SHA-256 of what was sent.
@@ -46,6 +47,8 @@ import {
   writeRandomFile,
 } from './baselines.js';
 import { renderChart } from './chart.js';
+import { indexBench, INDEX_FILES, INDEX_ROWS, QUICK_INDEX_FILES } from './index-bench.js';
+import { portMappingSetup, PORT_MAPPING_FIGURES } from './port-mapping.js';
 import { measureRendezvousKinds, rendezvousKindRows } from './rendezvous-kinds.js';
 import { mibPerSecond, NAME_WIDTH, row, type Series } from './stats.js';
 
@@ -57,6 +60,7 @@ const RUNS = optionNumber('--runs', quick ? 1 : 3);
 const SIZE = optionNumber('--size-mib', quick ? 32 : 1024) * MIB;
 /** The 200 Mbit/s link runs at ~23 MiB/s whatever the tool: 256 MiB is 11 s per transfer. */
 const LIMITED_SIZE = Math.min(SIZE, 256 * MIB);
+const INDEX_FILES_RUN = quick ? QUICK_INDEX_FILES : INDEX_FILES;
 const OUT = resolve(optionText('--out') ?? join(process.cwd(), 'bench-results'));
 const RSS = /rcpp2p-max-rss-kib (\d+)/;
 const UNLIMITED = 'unlimited link';
@@ -107,7 +111,12 @@ async function main(): Promise<number> {
   if (!only || only === 'setup') await timed('set-up time', setupTimes);
   if (!only || only === 'setup' || only === 'rendezvous') {
     await timed('set-up time per rendezvous kind', () =>
-      measureRendezvousKinds(record, Math.max(RUNS, 3)),
+      measureRendezvousKinds(record, quick ? 1 : Math.max(RUNS, 3)),
+    );
+  }
+  if (!only || only === 'index') {
+    await timed(`index of ${INDEX_FILES_RUN.toLocaleString('en-US')} files`, () =>
+      indexBench({ runs: RUNS, record, files: INDEX_FILES_RUN }),
     );
   }
   const seconds = (Date.now() - started.getTime()) / 1000;
@@ -322,6 +331,21 @@ async function setupTimes(): Promise<void> {
           record('rcpp2p --version: command start to exit', 's', await cliStart(lab));
         }
       }
+      if (kind === 'direct') {
+        await portMappingSetup(
+          {
+            get: async (extra) => {
+              await rm(join(peers.clientDir, 'one.txt'), { force: true });
+              const got = await rcpp2p(peers, ['--get', peers.serverName, 'one.txt', ...extra]);
+              const setupMs = Number(got.result['setupMs']);
+              return { ms: got.ms, setupMs, path: String(got.result['path']) };
+            },
+            between: () => waitForRoutersToForget(lab),
+            record,
+          },
+          runs,
+        );
+      }
     });
   }
 }
@@ -382,8 +406,11 @@ function table(): string {
   add('rcpp2p direct: link set-up inside the process');
   add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
   add('rcpp2p relayed: link set-up inside the process');
+  for (const [name, baseline] of PORT_MAPPING_FIGURES) add(name, ...(baseline ? [baseline] : []));
   section('-- set-up per rendezvous kind (1-byte get, direct; against the Unix-socket kind)');
   rendezvousKindRows(add);
+  section(`-- index of ${INDEX_FILES_RUN.toLocaleString('en-US')} files (publish, search)`);
+  for (const [name, ...baselines] of INDEX_ROWS) add(name, ...baselines);
   section('-- peak RSS');
   add('client peak RSS (direct get)');
   add('client peak RSS (direct put)');

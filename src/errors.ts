@@ -28,6 +28,8 @@ export const ERROR_CODES = [
   'PEER_IDENTITY_CHANGED',
   'NAME_IN_USE',
   'NO_PATH',
+  // the home router (port mapping; reported as progress, never a command's failure)
+  'PORT_MAPPING_FAILED',
   // the transfer protocol
   'PROTOCOL_ERROR',
   'FRAME_TOO_LARGE',

@@ -39,6 +39,31 @@ export function relayKindOf(signaling: SignalingKind): RelayKind {
 }
 
 /**
+ * How a port was opened on a peer's home router (src/nat/port-mapping): UPnP IGD, NAT-PMP (RFC
+ * 6886) or PCP (RFC 6887).
+ */
+export type PortMappingProtocol = 'upnp' | 'natpmp' | 'pcp';
+export const PORT_MAPPING_PROTOCOLS: readonly PortMappingProtocol[] = ['upnp', 'natpmp', 'pcp'];
+
+/** A port a peer's router forwards to that peer: where others may connect, and who opened it. */
+export interface MappedEndpoint {
+  protocol: PortMappingProtocol;
+  external: Endpoint;
+}
+
+/** "UPnP", "NAT-PMP", "PCP": the protocol's name in sentences. */
+export function portMappingName(protocol: PortMappingProtocol): string {
+  switch (protocol) {
+    case 'upnp':
+      return 'UPnP';
+    case 'natpmp':
+      return 'NAT-PMP';
+    case 'pcp':
+      return 'PCP';
+  }
+}
+
+/**
  * Peer names (file servers, clients, rendezvous accounts of the embedded server). They end up inside
  * shell commands run on the rendezvous host and in file names there, so they are restricted to
  * characters that need no quoting. Checked before any command is built.

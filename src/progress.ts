@@ -1,7 +1,15 @@
 // Progress events: library layers report what they do through these; only src/cli renders them.
 // Each event is a plain object with a `type`; add new kinds here rather than printing.
 
-import type { Endpoint, NatKind, PathKind, RelayKind, Role, SignalingKind } from './peer.js';
+import type {
+  Endpoint,
+  NatKind,
+  PathKind,
+  PortMappingProtocol,
+  RelayKind,
+  Role,
+  SignalingKind,
+} from './peer.js';
 
 export type ProgressEvent =
   // rendezvous
@@ -30,6 +38,38 @@ export type ProgressEvent =
       /** Why a better transport was not used. */
       reason?: string;
     }
+  // port mapping on the home router (src/nat/port-mapping)
+  | {
+      type: 'portmap:mapped';
+      protocol: PortMappingProtocol;
+      /** "UPnP IGD v1 (WANIPConnection:1)", "NAT-PMP", "PCP". */
+      via: string;
+      gateway: string;
+      internal: Endpoint;
+      external: Endpoint;
+      lifetimeSeconds: number;
+      /** A renewal gave another external endpoint than before. */
+      changed: boolean;
+    }
+  | {
+      type: 'portmap:renewed';
+      protocol: PortMappingProtocol;
+      external: Endpoint;
+      lifetimeSeconds: number;
+    }
+  | { type: 'portmap:removed'; protocol: PortMappingProtocol; external: Endpoint }
+  /** A router answered but gave no mapping, or a mapping's renewals failed until it lapsed. */
+  | {
+      type: 'portmap:failed';
+      /** map: no mapping was made; renew: it lapsed; remove: the router did not confirm removal. */
+      stage: 'map' | 'renew' | 'remove';
+      protocol?: PortMappingProtocol;
+      message: string;
+    }
+  /** The router mapped (or would map) a port that cannot help: another NAT sits above it. */
+  | { type: 'portmap:unusable'; protocol: PortMappingProtocol; reason: string }
+  /** No router answered in any protocol. */
+  | { type: 'portmap:unavailable'; message: string }
   // connection set-up
   | { type: 'link:trying'; path: PathKind; remote: string }
   | { type: 'link:attempt-failed'; path: PathKind; message: string }

@@ -4,6 +4,8 @@ import { loadConfig, type Config } from '../config/config.js';
 import { expandHome, identityPathFor } from '../config/paths.js';
 import { RcppError } from '../errors.js';
 import type { RendezvousSettings } from '../link/join-rendezvous.js';
+import type { PortMappingSettings } from '../link/router-mapping.js';
+import { PORT_MAPPING_PROTOCOLS, type PortMappingProtocol } from '../peer.js';
 import { resolveSshAuth, type Ask, type SshAuth } from '../rendezvous/ssh-auth.js';
 import { loadIdentity, type Identity } from '../secure/identity.js';
 import { KnownPeers, knownPeersPathFor } from '../secure/known-peers.js';
@@ -17,6 +19,8 @@ export interface CommandContext {
   json: boolean;
   signal: AbortSignal;
   ask: Ask;
+  /** --no-port-mapping: do not ask the router for a port in this run. */
+  noPortMapping?: boolean;
 }
 
 export interface Peer {
@@ -26,6 +30,8 @@ export interface Peer {
   auth: SshAuth;
   /** Peer identities pinned so far (known_peers beside the config). */
   trust: KnownPeers;
+  /** Whether (and by which protocols) to ask the router for a port. */
+  portMapping: PortMappingSettings;
 }
 
 export async function loadPeer(ctx: CommandContext): Promise<Peer> {
@@ -39,7 +45,34 @@ export async function loadPeer(ctx: CommandContext): Promise<Peer> {
     ctx.io.env,
   );
   const trust = await KnownPeers.load(knownPeersPathFor(ctx.configPath));
-  return { config, identity, rendezvous: rendezvousSettings(config), auth, trust };
+  return {
+    config,
+    identity,
+    rendezvous: rendezvousSettings(config),
+    auth,
+    trust,
+    portMapping: portMappingSettings(ctx, config),
+  };
+}
+
+/**
+ * The config's portMapping, unless --no-port-mapping; RCPP2P_PORT_MAPPING_PROTOCOLS=pcp,natpmp,upnp
+ * limits the protocols tried (diagnosis, and the NAT lab's tests).
+ */
+export function portMappingSettings(ctx: CommandContext, config: Config): PortMappingSettings {
+  const mode = ctx.noPortMapping ? 'off' : (config.portMapping ?? 'auto');
+  const list = ctx.io.env['RCPP2P_PORT_MAPPING_PROTOCOLS'];
+  if (list === undefined || list === '') return { mode };
+  const protocols = list.split(',').map((p) => p.trim());
+  const unknown = protocols.find((p) => !PORT_MAPPING_PROTOCOLS.includes(p as PortMappingProtocol));
+  if (unknown !== undefined) {
+    throw new RcppError(
+      'USAGE',
+      `RCPP2P_PORT_MAPPING_PROTOCOLS names "${unknown}", which is not a port-mapping protocol.`,
+      'Use a comma-separated list of upnp, natpmp and pcp.',
+    );
+  }
+  return { mode, protocols: protocols as PortMappingProtocol[] };
 }
 
 export function rendezvousSettings(config: Config): RendezvousSettings {

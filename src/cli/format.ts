@@ -1,6 +1,7 @@
 // Numbers in words a user reads at a glance: sizes with binary prefixes that say so ("991.82 KiB",
 // "276.35 KiB/s", "1.00 GiB"), durations ("0.34 s", "ETA 1m05s") and dates. Every size the CLI prints
 // goes through formatBytes, so the units are the same everywhere.
+import type { MappedEndpoint, Role } from '../peer.js';
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
 
@@ -39,4 +40,11 @@ export function formatTime(ms: number): string {
   const d = new Date(ms);
   const pad = (n: number): string => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${pad(d.getHours())}:${pad(d.getMinutes())}`;
+}
+
+/** --json: the port each peer's router mapped for this connection (null: none), by role. */
+export function portMappingJson(
+  mapping: Partial<Record<Role, MappedEndpoint>> | undefined,
+): Record<Role, MappedEndpoint | null> {
+  return { client: mapping?.client ?? null, server: mapping?.server ?? null };
 }

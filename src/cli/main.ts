@@ -67,6 +67,7 @@ export async function main(argv: string[], io: CliIo = processIo()): Promise<num
     configPath,
     json,
     signal: controller.signal,
+    noPortMapping: opts.portMapping === false,
     ask: makeAsk({
       stdin: io.stdin,
       stderr: io.stderr,
@@ -133,6 +134,10 @@ async function run(ctx: CommandContext, opts: Options, chosen: Chosen): Promise<
         force: opts.force === true,
       });
     }
+    case 'servers':
+      return (await import('./commands/servers.js')).serversCommand(ctx);
+    case 'search':
+      return (await import('./commands/search.js')).searchCommand(ctx, chosen.pattern, opts.server);
     case 'serve': {
       const { serveCommand } = await import('./commands/serve.js');
       return serveCommand(ctx, { periodic: opts.periodic === true });
@@ -148,7 +153,16 @@ function checkOnlyWith(opts: Options, chosen: Chosen): void {
     ['trustHostKey', '--trust-host-key', ['configure']],
     ['testLogin', '--test-login', ['configure']],
     ['allowClients', '--allow-clients', ['configure']],
+    ['publishIndex', '--publish-index', ['configure']],
+    ['server', '--server', ['search']],
   ];
+  if (typeof opts.portMapping === 'string' && chosen.mode !== 'configure') {
+    throw new RcppError(
+      'USAGE',
+      '--port-mapping only goes with --configure.',
+      'Use --no-port-mapping to leave the router alone for one run.',
+    );
+  }
   for (const [key, flag, modes] of only) {
     if (opts[key] !== undefined && !modes.includes(chosen.mode)) {
       const withWhat = modes.map((m) => `--${MODES[m]}`).join(' or ');

@@ -13,6 +13,9 @@ export interface Options extends Partial<ConfigureFlags> {
   configure?: boolean;
   addclient?: boolean;
   filelist?: string[];
+  servers?: boolean;
+  search?: string;
+  server?: string;
   get?: string[];
   put?: string[];
   to?: string;
@@ -32,7 +35,8 @@ export interface Options extends Partial<ConfigureFlags> {
 }
 
 export type Chosen =
-  | { mode: 'configure' | 'addclient' | 'demo' | 'rendezvousServer' | 'serve' }
+  | { mode: 'configure' | 'addclient' | 'demo' | 'rendezvousServer' | 'serve' | 'servers' }
+  | { mode: 'search'; pattern: string }
   | { mode: 'forgetPeer'; name: string }
   | { mode: 'filelist'; server: string; folder: string }
   | { mode: 'get' | 'put'; server: string; files: string[] };
@@ -42,6 +46,8 @@ export const MODES = {
   configure: 'configure',
   addclient: 'addclient',
   filelist: 'filelist',
+  servers: 'servers',
+  search: 'search',
   get: 'get',
   put: 'put',
   demo: 'demo',
@@ -54,6 +60,8 @@ const FLAG_MODES = [
   'configure',
   'addclient',
   'filelist',
+  'servers',
+  'search',
   'get',
   'put',
   'demo',
@@ -89,6 +97,8 @@ Examples:
   rcpp2p ls ASUS                          list the files of file server ASUS (= --filelist ASUS)
   rcpp2p get ASUS photos/2024 notes.txt   download into this folder (= --get ...; --to DIR)
   rcpp2p put ASUS report.pdf --to inbox   upload into the server's folder inbox (= --put ...)
+  rcpp2p servers                          every file server: online or not, files, likely path
+  rcpp2p search beach                     find files on every file server (= --search; '*.jpg')
   rcpp2p --demo                           see it work on this machine, nothing to set up
 
 Exit codes:
@@ -140,6 +150,18 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     )
     .addOption(
       new Option(
+        '--servers',
+        'list the file servers on the rendezvous: online or not, files, the likely path from here',
+      ).conflicts(exclusive('servers')),
+    )
+    .addOption(
+      new Option(
+        '--search <PATTERN>',
+        'find files on every file server in their published indexes (a glob with * or ?)',
+      ).conflicts(exclusive('search')),
+    )
+    .addOption(
+      new Option(
         '--get <SERVER FILE...>',
         'download files or folders from a file server',
       ).conflicts(exclusive('get')),
@@ -177,6 +199,8 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
       'read the rendezvous password (or key passphrase) from standard input',
     )
     .option('--periodic', 'file server: use periodic mode even when live signaling works')
+    .option('--server <NAME>', 'search: only in the index of this file server')
+    .option('--no-port-mapping', 'do not ask the home router to open a port, for this run')
     .option('--yes', 'with --configure or --addclient: ask nothing (answers come from options)')
     .option(
       '--replace',
@@ -202,6 +226,14 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     .option('--dir <path>', "the file server's working directory (its shared folder)")
     .option('--poll-seconds <n>', 'periodic mode interval (default 10)')
     .option('--keepalive-seconds <n>', 'SSH keepalive interval (default 15)')
+    .option(
+      '--publish-index <yes|no>',
+      "publish the file server's file list (paths, sizes, dates) on the rendezvous for servers and search",
+    )
+    .option(
+      '--port-mapping <mode>',
+      'ask the home router to open the punch port (UPnP, NAT-PMP, PCP): auto (default) or off',
+    )
     .option(
       '--allow-clients <who>',
       'clients the file server serves: new (default: known ones and new ones), known (only those it has met), or NAME,NAME',
@@ -267,6 +299,16 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
       noModeFlag('ls');
       choose({ mode: 'filelist', server, folder });
     });
+  sub('servers', 'every file server on the rendezvous (same as --servers)').action(() => {
+    noModeFlag('servers');
+    choose({ mode: 'servers' });
+  });
+  sub('search', 'find files on every file server from their indexes (same as --search)')
+    .argument('<PATTERN>', 'part of a path, or a glob with * or ? (quote it)')
+    .action((pattern: string) => {
+      noModeFlag('search');
+      choose({ mode: 'search', pattern });
+    });
   sub('serve', "run this machine's file server until Ctrl-C (same as no command)").action(() => {
     noModeFlag('serve');
     choose({ mode: 'serve' });
@@ -281,6 +323,9 @@ function fromFlags(program: Command): Chosen {
   if (value('addclient')) return { mode: 'addclient' };
   if (value('demo')) return { mode: 'demo' };
   if (value('rendezvousServer')) return { mode: 'rendezvousServer' };
+  if (value('servers')) return { mode: 'servers' };
+  const pattern = value('search');
+  if (typeof pattern === 'string') return { mode: 'search', pattern };
   const forget = value('forgetPeer');
   if (typeof forget === 'string') return { mode: 'forgetPeer', name: forget };
   if (value('filelist') !== undefined) {
@@ -309,7 +354,7 @@ function unknownCommand(program: Command, word: string): never {
   const suggestion = similar ? ` Did you mean "rcpp2p ${similar}"?` : '';
   program.error(
     `error: unknown command "${word}".${suggestion}\n` +
-      'Commands: get, put, ls (list), serve, help; or the options in rcpp2p --help.',
+      'Commands: get, put, ls (list), servers, search, serve, help; or the options in rcpp2p --help.',
     { exitCode: 2, code: 'commander.unknownCommand' },
   );
 }

@@ -5,7 +5,14 @@
 //
 // Every line passes through escapeControls() on its way out: file names, peer names and sentences
 // from peers may carry terminal escapes or bidi overrides, and this is the last place to stop them.
-import { familyOf, formatEndpoint, hostPort, type Endpoint, type NatKind } from '../peer.js';
+import {
+  familyOf,
+  formatEndpoint,
+  hostPort,
+  portMappingName,
+  type Endpoint,
+  type NatKind,
+} from '../peer.js';
 import type { ProgressEvent } from '../progress.js';
 import { describeNat } from '../nat/nat-kind.js';
 import { formatSeconds } from './format.js';
@@ -206,6 +213,37 @@ export class ConsoleView {
       case 'transfer:failed':
         if (!this.stopping) this.transfer.failed(e.file);
         break;
+      case 'portmap:mapped':
+        this.line(
+          `Port mapping${e.changed ? ' moved' : ''}: ${e.via} on router ${e.gateway} opened ` +
+            `${formatEndpoint(e.external)} to local port ${e.internal.port} for ${formatLease(e.lifetimeSeconds)}.`,
+        );
+        break;
+      case 'portmap:renewed':
+        this.line(
+          `Port mapping ${formatEndpoint(e.external)} renewed for ${formatLease(e.lifetimeSeconds)} (${portMappingName(e.protocol)}).`,
+        );
+        break;
+      case 'portmap:removed':
+        this.line(
+          `Port mapping ${formatEndpoint(e.external)} removed from the router (${portMappingName(e.protocol)}).`,
+        );
+        break;
+      case 'portmap:failed':
+        this.line(
+          e.stage === 'map'
+            ? `Port mapping not used: ${e.message}.`
+            : e.stage === 'renew'
+              ? `Port mapping lost: ${e.message}; asking again in a minute.`
+              : `Port mapping not confirmed removed: ${e.message}; the router drops it when its lease ends.`,
+        );
+        break;
+      case 'portmap:unusable':
+        this.line(`Port mapping cannot help: ${e.reason}; not used.`);
+        break;
+      case 'portmap:unavailable':
+        this.line(`Port mapping: no router answered (UPnP, NAT-PMP, PCP); not used.`);
+        break;
       case 'note':
         this.line(e.text);
         break;
@@ -262,6 +300,11 @@ function pathWords(path: string): string {
     default:
       return path;
   }
+}
+
+/** "60 min", "2 min", "45 s" */
+function formatLease(seconds: number): string {
+  return seconds >= 120 ? `${Math.round(seconds / 60)} min` : `${seconds} s`;
 }
 
 function ago(iso: string, now: number): string {

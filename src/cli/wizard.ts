@@ -172,6 +172,13 @@ async function askAll(
       validate: (v: string) => portProblem(v) ?? true,
     }),
   );
+  const portMapping = (await ask({
+    type: 'confirm',
+    message:
+      'Ask the home router to open this port (UPnP, NAT-PMP or PCP)? Peers behind strict NATs then ' +
+      'connect directly instead of through the relay; rcpp2p closes it again when it stops.',
+    default: existing?.portMapping !== 'off',
+  })) as boolean;
   let workDir: string | undefined;
   if (serverName !== '') {
     const dirAnswer = (await ask({
@@ -182,6 +189,19 @@ async function askAll(
     })) as string;
     workDir = resolve(ctx.io.cwd, expandHome(dirAnswer.trim()));
   }
+  // A new file server publishes by default; an existing config keeps what it had (absent = no).
+  const publishIndex =
+    serverName === ''
+      ? existing?.publishIndex
+      : (await ask({
+          type: 'confirm',
+          message:
+            'Publish a list of the shared files (paths, sizes, dates) on the rendezvous, so ' +
+            '--servers and --search can find them? Everyone who can use the rendezvous account ' +
+            'sees it (they can already run --filelist):',
+          default: existing ? existing.publishIndex === true : true,
+        })) === true;
+  const unchanged = existing?.publishIndex === undefined && existing !== undefined && !publishIndex;
 
   return {
     version: 1,
@@ -200,6 +220,11 @@ async function askAll(
     pollSeconds: existing?.pollSeconds ?? 10,
     keepaliveSeconds: existing?.keepaliveSeconds ?? 15,
     ...(existing?.allowClients !== undefined && { allowClients: existing.allowClients }),
+    ...(publishIndex !== undefined && !unchanged && { publishIndex }),
+    // "auto" is the default: written only when it was written before
+    ...(!portMapping
+      ? { portMapping: 'off' as const }
+      : existing?.portMapping === 'auto' && { portMapping: 'auto' as const }),
   };
 }
 

@@ -43,6 +43,16 @@ export interface Config {
    * new ones (announced in the log); "known": pinned ones only; a list: only these client names.
    */
   allowClients?: 'new' | 'known' | string[];
+  /**
+   * File servers: publish an index of the working directory (paths, sizes, times) on the
+   * rendezvous, for `--servers` and `--search`. Off unless set (the wizard asks).
+   */
+  publishIndex?: boolean;
+  /**
+   * Ask the home router to map the punch port (UPnP IGD, NAT-PMP, PCP): "auto" (the default when
+   * absent) or "off". `--no-port-mapping` turns it off for one run.
+   */
+  portMapping?: 'auto' | 'off';
 }
 
 export const CONFIG_DEFAULTS = {
@@ -71,6 +81,8 @@ const TOP_KEYS = [
   'pollSeconds',
   'keepaliveSeconds',
   'allowClients',
+  'publishIndex',
+  'portMapping',
 ];
 
 /**
@@ -168,6 +180,7 @@ export function validateConfig(
     );
   }
   if (f.has('workDir')) config.workDir = absolutePath(f, 'workDir', home);
+  if (f.has('publishIndex')) config.publishIndex = f.bool('publishIndex');
   if (f.has('allowClients')) {
     const allow = f.raw('allowClients');
     config.allowClients = Array.isArray(allow)
@@ -178,6 +191,7 @@ export function validateConfig(
         )
       : f.oneOf('allowClients', ['new', 'known'] as const);
   }
+  if (f.has('portMapping')) config.portMapping = f.oneOf('portMapping', ['auto', 'off'] as const);
   return config;
 }
 

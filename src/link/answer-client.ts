@@ -10,6 +10,7 @@ import { logger } from '../log.js';
 import type { Candidate, Contender } from '../nat/path-race.js';
 import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
+import type { SharedListener } from '../nat/shared-listener.js';
 import { formatEndpoint, relayKindOf, type SignalingKind } from '../peer.js';
 import type { OnProgress } from '../progress.js';
 import type { RendezvousDirectory } from '../rendezvous/directory.js';
@@ -24,6 +25,7 @@ import type { SelfAddresses } from './join-rendezvous.js';
 import { makeLink, type OnLink } from './link.js';
 import {
   addressesToOffer,
+  familyViews,
   planPaths,
   sameSiteAnywhere,
   wantsListener,
@@ -41,6 +43,8 @@ export interface AnswerContext {
   clientPolicy: ClientPolicy;
   directory: RendezvousDirectory;
   self: SelfAddresses;
+  /** The punch port's listener while the router maps it (self.mapped). */
+  mappedListener?: SharedListener;
   onLink: OnLink;
   onProgress?: OnProgress;
   /** The transport clients reach us through (for the links' descriptions). */
@@ -111,15 +115,29 @@ export async function answerSignaling(
   let listener: PublicListener | undefined;
   try {
     const sameRouter = sameSiteAnywhere(request, ctx.self);
-    // A public server, or a server behind the client's own router, listens for this one set-up.
-    if (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0)) {
+    // A server whose router maps its punch port listens there for a client without an IPv6 path to
+    // it (with one, IPv6 is raced first, and punching from our port must stay possible). Otherwise
+    // a public server, or a server behind the client's own router, listens for this one set-up.
+    let mapped = sameRouter || sharesIpv6(request, ctx.self) ? undefined : ctx.self.mapped;
+    if (mapped && ctx.mappedListener) {
+      const from = familyViews(request).get(4)?.external.ip ?? request.external.ip;
+      listener = await ctx.mappedListener.acquire(from, contenderSignal).catch((err: unknown) => {
+        log(`cannot listen on the mapped port: ${(err as Error).message}`);
+        return undefined;
+      });
+    }
+    if (!listener) mapped = undefined;
+    if (!mapped && (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0))) {
       listener = await openPublicListener(contenderSignal);
     }
-    const self: SignalAddresses = addressesToOffer(
-      ctx.self,
-      listener?.port,
-      listener && sameRouter ? listener.port : undefined,
-    );
+    const self: SignalAddresses = {
+      ...addressesToOffer(
+        ctx.self,
+        mapped ? undefined : listener?.port,
+        listener && sameRouter ? listener.port : undefined,
+      ),
+      ...(listener && mapped && { mapped }),
+    };
     writeSignal(channel, {
       t: 'accept',
       session: request.session,
@@ -210,6 +228,11 @@ function recordAhead(channel: Duplex, name: string): PeerRecord | undefined {
   } catch {
     return undefined; // read it again the usual way, which says what is wrong with it
   }
+}
+
+/** Both peers have an IPv6 address (the plan then races IPv6 first). */
+function sharesIpv6(a: SignalAddresses, b: SignalAddresses): boolean {
+  return familyViews(a).has(6) && familyViews(b).has(6);
 }
 
 function requestTimeout(): RcppError {

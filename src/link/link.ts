@@ -5,7 +5,7 @@
 import type { Duplex } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { closeLinkStream } from '../net/tcp.js';
-import type { PathKind, RelayKind, SignalingKind } from '../peer.js';
+import type { MappedEndpoint, PathKind, RelayKind, Role, SignalingKind } from '../peer.js';
 
 export interface LinkInfo {
   path: PathKind;
@@ -26,6 +26,8 @@ export interface LinkInfo {
   relay: RelayKind;
   /** Client side, live signaling: from opening the signaling channel to the server's answer. */
   answerMs?: number;
+  /** Ports the peers' routers mapped for this set-up (UPnP, NAT-PMP, PCP), by role. */
+  portMapping?: Partial<Record<Role, MappedEndpoint>>;
 }
 
 export interface Link extends LinkInfo {

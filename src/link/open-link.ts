@@ -43,6 +43,12 @@ import {
 } from './path-plan.js';
 import { checkPinned, rememberProven } from './pinning.js';
 import { openPeriodicLink } from './periodic-client.js';
+import {
+  clientMappingAfterLogin,
+  startClientMapping,
+  type ClientMapping,
+  type PortMappingSettings,
+} from './router-mapping.js';
 
 const log = logger('link');
 
@@ -64,6 +70,8 @@ export interface ClientLinkOptions {
   answerTimeoutMs?: number;
   /** Only these paths take part in the race (diagnosis: "does the relay work from here?"). */
   paths?: readonly PathKind[];
+  /** Ask our router to map a port for this one set-up (UPnP, NAT-PMP, PCP). */
+  portMapping?: PortMappingSettings;
 }
 
 export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
@@ -73,17 +81,27 @@ const RACE_DEADLINE_MS = 12_000;
 
 export async function openLink(opts: ClientLinkOptions): Promise<Link> {
   const started = Date.now();
-  const joined = await joinRendezvous(
-    {
-      rendezvous: opts.rendezvous,
-      auth: opts.auth,
-      localPort: opts.localPort,
-      portFallback: 'any',
-      signal: opts.signal,
-      ...(opts.onProgress && { onProgress: opts.onProgress }),
-    },
-    { role: 'server', name: opts.serverName },
-  );
+  // Asked in parallel with the login: a router that maps ports answers within milliseconds.
+  const router = startClientMapping(opts.portMapping, opts.onProgress);
+  let joined: Joined;
+  try {
+    joined = await joinRendezvous(
+      {
+        rendezvous: opts.rendezvous,
+        auth: opts.auth,
+        localPort: opts.localPort,
+        portFallback: 'any',
+        signal: opts.signal,
+        ...(opts.onProgress && { onProgress: opts.onProgress }),
+      },
+      { role: 'server', name: opts.serverName },
+    );
+  } catch (err) {
+    await router?.close();
+    throw err;
+  }
+  // The router's mapping lives as long as the link (closed with it), or ends here on failure.
+  let routerOwnedByLink = false;
   try {
     const record = await requireOnlineServer(joined, opts.serverName, opts.signal);
     opts.onProgress?.({
@@ -104,6 +122,7 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
       record.signaling,
     );
     if (route === undefined) {
+      await router?.close();
       return await openPeriodicLink(joined, record, {
         ...opts,
         started,
@@ -112,9 +131,21 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
     }
     // A publicly reachable client listens for this one set-up, so the server can dial it (the
     // reversed path); the request says where.
-    const listener = wantsListener(joined.self) ? await openPublicListener(opts.signal) : undefined;
+    // A client behind an IPv4 NAT offers its router's mapping of a fresh listening port, if it has
+    // one; that listener also serves as the public one when we are reachable without a NAT (IPv6).
+    const mapped = router
+      ? await clientMappingAfterLogin(router, joined.self, opts.signal)
+      : undefined;
+    const listener = mapped
+      ? router?.listener()
+      : wantsListener(joined.self)
+        ? await openPublicListener(opts.signal)
+        : undefined;
     try {
-      const self = addressesToOffer(joined.self, listener?.port);
+      const self: SignalAddresses = {
+        ...addressesToOffer(joined.self, listener?.port),
+        ...(mapped && { mapped }),
+      };
       const limitMs = opts.answerTimeoutMs ?? DEFAULT_ANSWER_TIMEOUT_MS;
       const answer = deadline(opts.signal, limitMs, () => notAnswering(record, limitMs));
       const session = randomBytes(16).toString('hex');
@@ -144,15 +175,20 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
         session,
         self,
         listener,
+        router,
         answerMs,
       };
-      return await race(context, accept, opts, started);
+      const link = await race(context, accept, opts, started);
+      routerOwnedByLink = true;
+      return link;
     } finally {
       listener?.close();
     }
   } catch (err) {
     await joined.session.close();
     throw err;
+  } finally {
+    if (!routerOwnedByLink) await router?.close();
   }
 }
 
@@ -271,6 +307,8 @@ interface RaceContext {
   /** What we told the server about ourselves. */
   self: SignalAddresses;
   listener: PublicListener | undefined;
+  /** Our router's mapping for this set-up: removed when the link closes. */
+  router: ClientMapping | undefined;
 }
 
 async function race(
@@ -340,8 +378,15 @@ async function race(
         signaling: route.kind,
         relay: relayKindOf(route.kind),
         answerMs: ctx.answerMs,
+        portMapping: {
+          ...(ctx.self.mapped && { client: ctx.self.mapped }),
+          ...(accept.mapped && { server: accept.mapped }),
+        },
       },
-      () => joined.session.close(),
+      async () => {
+        await joined.session.close();
+        await ctx.router?.close();
+      },
     );
   } catch (err) {
     channel.destroy();

@@ -11,13 +11,21 @@
 //                                  two IPv4 NATs, or two IPv6 firewalls: no NAT there)
 //   peer is public and listens  -> connect to its listener (direct to a server, reversed to a client)
 //   we are public and listen    -> the peer connects to us
+//   peer's router maps a port   -> IPv4: connect to it, like a public peer's listener (a mapped
+//                                  server: direct; a mapped client: reversed)
+//   our router maps a port      -> IPv4: accept on the mapped port. A mapped server accepts on its
+//                                  punch port, so neither side punches toward it (its SYNs would
+//                                  meet the listener, and its own punch cannot bind that port)
 // Then, client side only        -> relay through the rendezvous after a stagger (sooner when an
-//                                  IPv4 NAT changes ports and IPv6 offers no way around it)
+//                                  IPv4 NAT changes ports and neither IPv6 nor a router's mapping
+//                                  offers a way around it)
 import { sameSite, isLoopback } from '../nat/nat-kind.js';
 import {
   familyOf,
+  portMappingName,
   sameEndpoint,
   type Endpoint,
+  type MappedEndpoint,
   type NatKind,
   type PathKind,
   type Role,
@@ -59,6 +67,8 @@ interface FamilyView {
   local: Endpoint[];
   listen: Endpoint | undefined;
   lanPort: number | undefined;
+  /** A port the peer's router maps to it (IPv4 only). */
+  mapped: MappedEndpoint | undefined;
 }
 
 /** A peer's addresses split by family: its session's family, and the other one when it has it. */
@@ -73,6 +83,8 @@ export function familyViews(p: SignalAddresses): Map<4 | 6, FamilyView> {
       local: p.local.filter((l) => familyOf(l.ip) === family),
       listen,
       lanPort: p.lanPort,
+      mapped:
+        family === 4 && p.mapped && familyOf(p.mapped.external.ip) === 4 ? p.mapped : undefined,
     });
   };
   add(p.external, p.nat, p.listen);
@@ -125,6 +137,11 @@ export function addressesToOffer(
     }),
     ...(lanPort !== undefined && { lanPort }),
   };
+}
+
+/** "port 40123 opened on your router by UPnP" */
+function mappedWords(mapped: MappedEndpoint, where: string): string {
+  return `port ${mapped.external.port} opened on ${where} by ${portMappingName(mapped.protocol)}`;
 }
 
 function natWords(who: string, nat: NatKind, family: 4 | 6): string {
@@ -204,7 +221,11 @@ function planFamily(
     }
   }
   const punchedOnLan = same && peer.local.some((l) => sameEndpoint(l, peer.external));
-  if ((!same || peer.nat === 'public') && !punchedOnLan) {
+  // A mapping only helps across routers (these routers do not hairpin).
+  const selfMapped = same ? undefined : self.mapped;
+  const peerMapped = same ? undefined : peer.mapped;
+  const serverMapped = role === 'server' ? selfMapped : peerMapped;
+  if ((!same || peer.nat === 'public') && !punchedOnLan && !serverMapped) {
     const neither = self.nat !== 'public' && peer.nat !== 'public';
     const both = self.nat === 'public' && peer.nat === 'public';
     steps.push({
@@ -234,6 +255,21 @@ function planFamily(
       reason: `${natWords(`the ${role}`, 'public', family)}${over}`,
     });
   }
+  if (peerMapped) {
+    steps.push({
+      method: 'connect',
+      path: pathToward(peerRole),
+      remote: peerMapped.external,
+      reason: `${mappedWords(peerMapped, `the ${peerRole}’s router`)}${over}`,
+    });
+  }
+  if (selfMapped) {
+    steps.push({
+      method: 'accept',
+      path: pathToward(role),
+      reason: `${mappedWords(selfMapped, 'your router')}${over}`,
+    });
+  }
   return steps;
 }
 
@@ -250,7 +286,9 @@ function relayStep(
   const self4 = mine.get(4);
   const peer4 = theirs.get(4);
   const portChanging = [self4, peer4].filter((p) => p?.nat === 'port-changing');
-  const soon = portChanging.length > 0 && !shared.includes(6);
+  // A router's mapping is a way around a NAT that changes ports.
+  const mapped = shared.includes(4) && (self4?.mapped ?? peer4?.mapped) !== undefined;
+  const soon = portChanging.length > 0 && !shared.includes(6) && !mapped;
   const delayMs = soon ? timing.relayDelayPortChangingMs : timing.relayDelayMs;
   const why =
     portChanging.length === 2

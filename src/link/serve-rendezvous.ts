@@ -13,7 +13,9 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { deadline } from '../deadline.js';
 import { isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
+import type { PortMapping } from '../nat/port-mapping/port-mapping.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
+import { SharedListener } from '../nat/shared-listener.js';
 import type { OnProgress } from '../progress.js';
 import { relayKindOf, type SignalingKind } from '../peer.js';
 import { selfRecord, type PeerRecord, type SignalingOffer } from '../rendezvous/peer-record.js';
@@ -37,6 +39,7 @@ import {
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
 import type { OnLink } from './link.js';
 import { admitClient, type ClientPolicy } from './pinning.js';
+import { startServerMapping, usableMapping, type PortMappingSettings } from './router-mapping.js';
 
 const log = logger('serve');
 
@@ -59,6 +62,13 @@ export interface ServeRendezvousOptions {
   forcePeriodic?: boolean;
   /** Offer only these live transports, in this order (tests, diagnosis); default: all, best first. */
   signaling?: readonly Exclude<SignalingKind, 'records'>[];
+  /**
+   * Called once per rendezvous session, after the record is published: more work on that session
+   * (the file index). `signal` aborts when the session ends or the server stops.
+   */
+  onSession?: (joined: Joined, signal: AbortSignal) => void;
+  /** Ask the router to map the punch port (UPnP, NAT-PMP, PCP) while serving. */
+  portMapping?: PortMappingSettings;
 }
 
 const FATAL = new Set([
@@ -92,11 +102,40 @@ interface ServeState {
   lastPublished?: string;
   /** True once a session was established: later failures are network trouble, not set-up. */
   connectedOnce: boolean;
+  /** The punch port's mapping on the router, kept across sessions; removed when we stop. */
+  mapping?: PortMapping;
+  /** Where a mapped punch port listens during set-ups that use the mapping. */
+  mappedListener?: SharedListener;
+  /** The mapping's progress lines wait until the first login has said its own. */
+  releaseMappingProgress?: () => void;
+  /** Called once a login from the punch port worked: only then is that port mapped. */
+  portIsOurs?: () => void;
 }
 
 export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<void> {
+  let portIsOurs: () => void = () => {};
+  const ours = new Promise<void>((resolve) => (portIsOurs = resolve));
+  const router = startServerMapping(opts.portMapping, opts.localPort, ours, opts.onProgress);
+  const state: ServeState = {
+    connectedOnce: false,
+    portIsOurs,
+    ...(router && {
+      mapping: router.mapping,
+      mappedListener: new SharedListener(opts.localPort),
+      releaseMappingProgress: router.releaseProgress,
+    }),
+  };
+  try {
+    await serveUntilStopped(opts, state);
+  } finally {
+    // Stopped (Ctrl-C, SIGTERM) or failed: the router forgets the punch port now, not at lease end.
+    router?.releaseProgress();
+    await router?.mapping.close();
+  }
+}
+
+async function serveUntilStopped(opts: ServeRendezvousOptions, state: ServeState): Promise<void> {
   let backoffMs = 1000;
-  const state: ServeState = { connectedOnce: false };
   while (!opts.signal.aborted) {
     let joined: Joined | undefined;
     try {
@@ -115,6 +154,8 @@ export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<voi
       );
       backoffMs = 1000;
       state.connectedOnce = true;
+      state.portIsOurs?.();
+      state.releaseMappingProgress?.();
       const ended = await serveOneSession(joined, opts, state);
       if (opts.signal.aborted) return;
       reportReconnect(
@@ -123,6 +164,7 @@ export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<voi
         `the rendezvous session ended${ended ? ` (${ended.message})` : ''}`,
       );
     } catch (err) {
+      state.releaseMappingProgress?.();
       await joined?.session.close();
       if (opts.signal.aborted) return;
       if (isRcppError(err) && FATAL.has(err.code)) throw err;
@@ -163,6 +205,7 @@ async function serveOneSession(
   const timers: NodeJS.Timeout[] = [];
   let onStop: (() => void) | undefined;
   let listener: SignalingListener | undefined;
+  let offMapping: (() => void) | undefined;
   try {
     await refuseIfNameLive(joined, place, opts, state);
     const ctx: AnswerContext = {
@@ -172,6 +215,7 @@ async function serveOneSession(
       clientPolicy: opts.clientPolicy ?? 'new',
       directory,
       self: joined.self,
+      ...(state.mappedListener && { mappedListener: state.mappedListener }),
       onLink: opts.onLink,
       // known once offered; until then only the offer's own ping comes in
       signaling: 'records',
@@ -197,6 +241,14 @@ async function serveOneSession(
     }
     const offer: SignalingOffer = listener?.offer ?? { via: 'records' };
     ctx.signaling = offer.via;
+    // The mapped punch port, offered while the rendezvous agrees it is ours (see router-mapping.ts).
+    const offerMapping = async (): Promise<void> => {
+      const mapped =
+        state.mapping && (await usableMapping(state.mapping, state.mapping.current(), joined.self));
+      if (mapped) joined.self.mapped = mapped;
+      else delete joined.self.mapped;
+    };
+    await offerMapping();
     const record = (online: boolean): PeerRecord =>
       selfRecord(
         { role: 'server', name: opts.serverName, fingerprint: opts.identity.fingerprint },
@@ -210,6 +262,11 @@ async function serveOneSession(
       state.lastPublished = online.lastSeen;
     };
     await publishOnline();
+    offMapping = state.mapping?.onChange(() => {
+      offerMapping()
+        .then(publishOnline)
+        .catch((err: unknown) => log(`republishing the mapping failed: ${(err as Error).message}`));
+    });
     opts.onProgress?.({ type: 'record:published', name: opts.serverName, role: 'server' });
     log(`signaling: ${offer.via}, relay: ${relayKindOf(offer.via)}${reason ? ` (${reason})` : ''}`);
     opts.onProgress?.({
@@ -219,6 +276,7 @@ async function serveOneSession(
       pollSeconds: opts.pollSeconds,
       ...(reason !== '' && { reason }),
     });
+    opts.onSession?.(joined, signal);
 
     const heartbeatMs = (opts.heartbeatSeconds ?? 60) * 1000;
     timers.push(
@@ -254,6 +312,7 @@ async function serveOneSession(
   } finally {
     // One listener per session on the process-wide signal, removed with the session.
     if (onStop) opts.signal.removeEventListener('abort', onStop);
+    offMapping?.();
     for (const t of timers) clearInterval(t);
     sessionStop.abort();
     await listener?.close(AbortSignal.timeout(GOODBYE_TIMEOUT_MS)).catch(() => {});

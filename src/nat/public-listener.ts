@@ -35,10 +35,20 @@ export async function openPublicListener(signal: AbortSignal): Promise<PublicLis
   const port = (server.address() as net.AddressInfo).port;
   log(`listening on port ${port}`);
   let closed = false;
+  // The peer may connect before serve() is called (it dials as soon as it has our answer, while
+  // we are still reading its own): keep those connections until then.
+  let early: net.Socket[] | undefined = [];
+  const keepEarly = (socket: net.Socket): void => {
+    if (early && early.length < MAX_PENDING_ACCEPTS) early.push(socket);
+    else socket.destroy();
+  };
+  server.on('connection', keepEarly);
   const close = (): void => {
     if (closed) return;
     closed = true;
     server.close();
+    for (const socket of early ?? []) socket.destroy();
+    early = undefined;
   };
   return {
     port,
@@ -54,7 +64,11 @@ export async function openPublicListener(signal: AbortSignal): Promise<PublicLis
           log(`accepted ${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`);
           onSocket(socket);
         };
+        server.off('connection', keepEarly);
         server.on('connection', onConnection);
+        const waiting = early ?? [];
+        early = undefined;
+        for (const socket of waiting) onConnection(socket);
         if (serveSignal.aborted) stop();
         else serveSignal.addEventListener('abort', stop, { once: true });
       });

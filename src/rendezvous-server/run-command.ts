@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join, relative, resolve } from 'node:path';
 import { socketPath, type RendezvousOp } from '../rendezvous/commands.js';
+import { isIndexOp, runIndexCommand } from './index-commands.js';
 
 export interface CommandResult {
-  stdout: string;
+  stdout: string | Buffer;
   stderr: string;
   code: number;
 }
@@ -17,7 +18,8 @@ export interface CommandContext {
   /** The client's address as this server sees it ($SSH_CLIENT). */
   remote: { ip: string; port: number };
   localPort: number;
-  readStdin: () => Promise<Buffer>;
+  /** All of stdin, or 'too-large' as soon as more than `limit` bytes arrive. */
+  readStdin: (limit: number) => Promise<Buffer | 'too-large'>;
   /** Forgets a registered signaling socket (the `unlink-socket` command). */
   unlinkSocket: (path: string) => void;
 }
@@ -36,6 +38,23 @@ export async function runRendezvousCommand(
       stderr: `rcpp2p rendezvous: ${op.dir} is outside the account's home\n`,
       code: 1,
     };
+  }
+  if (isIndexOp(op)) {
+    const out: Buffer[] = [];
+    let stderr = '';
+    const code = await runIndexCommand(op, {
+      base,
+      readStdin: ctx.readStdin,
+      stdout: (data) => {
+        out.push(Buffer.from(data));
+        return Promise.resolve();
+      },
+      stderr: (text) => {
+        stderr += text;
+        return Promise.resolve();
+      },
+    });
+    return { stdout: Buffer.concat(out), stderr, code };
   }
   switch (op.op) {
     case 'hello': {
@@ -67,8 +86,8 @@ export async function runRendezvousCommand(
       return { stdout: stdout + 'end\n', stderr: '', code: 0 };
     }
     case 'publish': {
-      const data = await ctx.readStdin();
-      if (data.length > MAX_RECORD_BYTES) {
+      const data = await ctx.readStdin(MAX_RECORD_BYTES);
+      if (data === 'too-large') {
         return { stdout: '', stderr: 'rcpp2p rendezvous: record too large\n', code: 1 };
       }
       const dir = join(base, `${op.role}s`);

@@ -38,7 +38,6 @@ export interface RunningRendezvous {
   close(): Promise<void>;
 }
 
-const MAX_STDIN_BYTES = 64 * 1024;
 const FAILED_LOGIN_DELAY_MS = 400;
 
 interface Forwarding {
@@ -232,22 +231,23 @@ async function runExec(
   }
   const result = await runRendezvousCommand(op, {
     ...ctx,
-    readStdin: () => readAll(channel),
+    readStdin: (limit) => readAll(channel, limit),
   });
-  if (result.stdout) channel.write(result.stdout);
+  if (result.stdout.length > 0) channel.write(result.stdout);
   if (result.stderr) channel.stderr.write(result.stderr);
   channel.exit(result.code);
   channel.end();
 }
 
-function readAll(stream: Duplex): Promise<Buffer> {
+/** All of a channel's input, or 'too-large' (and the channel closed) past `limit` bytes. */
+function readAll(stream: Duplex, limit: number): Promise<Buffer | 'too-large'> {
   return new Promise((resolveRead, reject) => {
     const chunks: Buffer[] = [];
     let length = 0;
     stream.on('data', (d: Buffer) => {
       length += d.length;
-      if (length > MAX_STDIN_BYTES) {
-        reject(new Error('input too large'));
+      if (length > limit) {
+        resolveRead('too-large');
         stream.destroy();
         return;
       }

@@ -6,7 +6,8 @@
 // the account's login shell (bash, zsh, fish, csh) does not matter. Parameters are checked against
 // strict patterns first (names.ts), so nothing needs quoting.
 import { RcppError } from '../errors.js';
-import { checkPeerName, PEER_NAME, RENDEZVOUS_DIR, type Role } from '../peer.js';
+import { checkPeerName, isPeerName, PEER_NAME, RENDEZVOUS_DIR, type Role } from '../peer.js';
+import { quote } from '../protocol/text.js';
 import { checkRendezvousDir } from './names.js';
 
 export type RendezvousOp =
@@ -29,7 +30,27 @@ export type RendezvousOp =
    * the first `first` lines the client writes travel to the server together, after the record of
    * client `client` (saving the server a command to read it).
    */
-  | { op: 'ask'; dir: string; name: string; cid: string; first: number; client: string };
+  | { op: 'ask'; dir: string; name: string; cid: string; first: number; client: string }
+  /**
+   * Write a file server's index from stdin, atomically; `bytes` is its exact length, so an upload
+   * cut short (the channel closed: cat sees a plain end of input) never replaces a good index.
+   */
+  | { op: 'publish-index'; dir: string; name: string; bytes: number }
+  /** Remove a file server's index (it stopped publishing one). */
+  | { op: 'remove-index'; dir: string; name: string }
+  /** One line per index: `index NAME BYTES FIRST-LINE` (the first line is its summary); `end`. */
+  | { op: 'list-indexes'; dir: string }
+  /** One index's bytes, as stored (nothing when there is none). */
+  | { op: 'read-index'; dir: string; name: string };
+
+/**
+ * The largest index file a rendezvous keeps or a reader accepts, in bytes (about 500,000 files of
+ * typical names: a 100,000-file index is near 300 KB). Publishers stay under it; the embedded
+ * rendezvous refuses more, and readers stop reading past it.
+ */
+export const MAX_INDEX_BYTES = 8 * 1024 * 1024;
+/** How much of an index's first line list-indexes shows. */
+export const INDEX_SUMMARY_BYTES = 1024;
 
 /** Bounds of the exec transport's loops on the rendezvous host (see exec-transport.ts). */
 export const EXEC_LOOP = {
@@ -112,6 +133,16 @@ const TEMPLATES: Record<RendezvousOp['op'], string> = {
     ` k=1; n=0; while [ $n -lt $l ]; do` +
     ` if [ -f "$d/$c.$k.down" ]; then cat "$d/$c.$k.down"; rm -f "$d/$c.$k.down"; k=$((k+1)); continue; fi;` +
     ` [ -f "$d/$c.$k.fin" ] && exit 0; kill -0 $r 2>/dev/null || exit 0; sleep $s; n=$((n+1)); done'`,
+  'publish-index':
+    `/bin/sh -c 'umask 077; cd && d={dir} && mkdir -p "$d/indexes" && t="$d/indexes/.{name}.idx.$$"` +
+    ` && { cat > "$t" && [ $(wc -c < "$t") -eq {bytes} ] && mv -f "$t" "$d/indexes/{name}.idx"` +
+    ` || { rm -f "$t"; echo "index upload incomplete" >&2; exit 1; }; }'`,
+  'remove-index': `/bin/sh -c 'cd && rm -f {dir}/indexes/{name}.idx'`,
+  'list-indexes':
+    `/bin/sh -c 'cd && d={dir} && for f in "$d/indexes/"*.idx; do [ -f "$f" ] || continue;` +
+    ` n=$(wc -c < "$f") || continue; b=\${f##*/}; printf "index %s %s " "\${b%.idx}" $n;` +
+    ` dd if="$f" bs=${INDEX_SUMMARY_BYTES} count=1 2>/dev/null | head -n 1 | tr -d "\\r\\n"; echo; done; echo end'`,
+  'read-index': `/bin/sh -c 'cd && cat {dir}/indexes/{name}.idx 2>/dev/null; exit 0'`,
 };
 
 /** A whole-string pattern without its anchors, to embed in a larger one. */
@@ -127,8 +158,10 @@ const PLACEHOLDER_PATTERNS: Record<string, string> = {
   cid: '[0-9a-f]{16}',
   first: '[1-9]',
   client: bare(PEER_NAME),
+  bytes: '(?:0|[1-9][0-9]{0,9})',
 };
-const NUMERIC_PLACEHOLDERS = new Set(['first']);
+/** Placeholders that hold numbers in a RendezvousOp. */
+const NUMERIC_PLACEHOLDERS = new Set(['first', 'bytes']);
 
 export function renderRendezvousCommand(op: RendezvousOp): string {
   checkRendezvousDir(op.dir);
@@ -224,6 +257,59 @@ export function parseListReply(stdout: string): string[] {
     throw new RcppError('RENDEZVOUS_REFUSED', 'The rendezvous host cut the record list short.');
   }
   return lines.filter((l) => l.startsWith('record ')).map((l) => l.slice('record '.length).trim());
+}
+
+/** One line of a list-indexes reply: a file server's index, its size and its first line. */
+export interface IndexListing {
+  name: string;
+  bytes: number;
+  /** The index's first line (its summary), at most INDEX_SUMMARY_BYTES, unchecked. */
+  summary: string;
+}
+
+export interface IndexListReply {
+  indexes: IndexListing[];
+  /** One sentence per line that was not an index line rcpp2p wrote. */
+  damaged: string[];
+}
+
+const INDEX_LINE = /^index ([^ ]+) +(\d{1,15}) ?(.*)$/s;
+
+/**
+ * Reads a list-indexes reply. The rendezvous account is shared, so a line that is not in the
+ * template's form, a bad name or a name listed twice is reported and left out, never trusted.
+ */
+export function parseIndexListReply(stdout: string): IndexListReply {
+  const lines = stdout.split('\n');
+  if (lines.at(-1) === '') lines.pop();
+  if (lines.at(-1) !== 'end') {
+    throw new RcppError('RENDEZVOUS_REFUSED', 'The rendezvous host cut the index list short.');
+  }
+  lines.pop();
+  const indexes: IndexListing[] = [];
+  const damaged: string[] = [];
+  const seen = new Set<string>();
+  for (const line of lines) {
+    const m = INDEX_LINE.exec(line);
+    const name = m?.[1] ?? '';
+    if (!m || !isPeerName(name)) {
+      damaged.push(`A line of the index list is not one rcpp2p wrote (${quote(line, 60)}).`);
+      continue;
+    }
+    if (seen.has(name)) {
+      damaged.push(`The index of ${name} is listed twice; both are left out.`);
+      const first = indexes.findIndex((i) => i.name === name);
+      if (first >= 0) indexes.splice(first, 1);
+      continue;
+    }
+    seen.add(name);
+    indexes.push({
+      name,
+      bytes: Number(m[2]),
+      summary: (m[3] ?? '').slice(0, INDEX_SUMMARY_BYTES),
+    });
+  }
+  return { indexes, damaged };
 }
 
 /** Absolute path of a file server's signaling socket on the rendezvous host. */

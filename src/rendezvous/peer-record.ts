@@ -6,8 +6,10 @@ import {
   familyOf,
   NAT_KINDS,
   PEER_NAME,
+  PORT_MAPPING_PROTOCOLS,
   SIGNALING_KINDS,
   type Endpoint,
+  type MappedEndpoint,
   type NatKind,
   type Role,
   type SignalingKind,
@@ -54,6 +56,8 @@ export interface PeerRecord {
   nat?: NatKind;
   /** The other address family (dual-stack peers): what the rendezvous saw there. */
   other?: FamilyReach;
+  /** File servers: the punch port as mapped on their router (absent in records of older peers). */
+  mapped?: MappedEndpoint;
   /** File servers: true while running. */
   online?: boolean;
   /** File servers: how clients reach them. */
@@ -82,6 +86,8 @@ export interface PeerAddresses {
   local: Endpoint[];
   nat: NatKind;
   other?: FamilyReach;
+  /** A port the peer's router forwards to it (UPnP, NAT-PMP or PCP), checked to be reachable. */
+  mapped?: MappedEndpoint;
 }
 
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
@@ -109,6 +115,7 @@ export function selfRecord(
     ...(addresses.other && {
       other: { external: addresses.other.external, nat: addresses.other.nat },
     }),
+    ...(addresses.mapped && { mapped: addresses.mapped }),
     ...extra,
   };
 }
@@ -146,6 +153,7 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
   if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
   if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
   if (f.has('other')) record.other = familyReach(f.obj('other'));
+  if (f.has('mapped')) record.mapped = readMapped(f);
   if (f.has('online')) record.online = f.bool('online');
   if (f.has('signaling')) record.signaling = readSignalingOffer(f);
   if (f.has('pollSeconds')) record.pollSeconds = f.int('pollSeconds', 1, 3600);
@@ -186,6 +194,17 @@ export function familyReach(f: Fields): FamilyReach {
     f.fail('listen is in another address family than external');
   }
   return reach;
+}
+
+/** A mapped endpoint (records and signals): `{ protocol, external: { ip, port } }`. */
+export function readMapped(f: Fields): MappedEndpoint {
+  const m = f.obj('mapped');
+  const mapped = {
+    protocol: m.oneOf('protocol', PORT_MAPPING_PROTOCOLS),
+    external: m.endpoint('external'),
+  };
+  if (familyOf(mapped.external.ip) !== 4) m.fail('mapped.external is not an IPv4 address');
+  return mapped;
 }
 
 function isoTime(f: Fields, key: string): string {

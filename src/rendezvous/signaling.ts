@@ -15,7 +15,7 @@ import { abortError, isErrorCode, RcppError, type ErrorCode } from '../errors.js
 import { NAT_KINDS, PATH_KINDS, PEER_NAME, type Endpoint, type PathKind } from '../peer.js';
 import { displaySafe } from '../protocol/text.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
-import { familyReach, SIGNALING_TOKEN, type PeerAddresses } from './peer-record.js';
+import { familyReach, readMapped, SIGNALING_TOKEN, type PeerAddresses } from './peer-record.js';
 
 export const SIGNAL_VERSION = 1;
 export const MAX_SIGNAL_LINE = 16 * 1024;
@@ -70,6 +70,7 @@ function addresses(f: Fields): SignalAddresses {
     ...(f.has('listen') && { listen: f.endpoint('listen') }),
     ...(f.has('lanPort') && { lanPort: f.int('lanPort', 1, 65535) }),
     ...(f.has('other') && { other: familyReach(f.obj('other')) }),
+    ...(f.has('mapped') && { mapped: readMapped(f) }),
   };
 }
 

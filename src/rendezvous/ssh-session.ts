@@ -72,8 +72,18 @@ export interface UnknownHostKey {
 
 export interface ExecResult {
   stdout: string;
+  /** The same output as bytes (binary output such as an index file). */
+  stdoutBytes: Buffer;
   stderr: string;
   code: number | null;
+}
+
+export interface ExecOptions {
+  signal: AbortSignal;
+  stdin?: string | Buffer;
+  timeoutMs?: number;
+  /** Output past this many bytes closes the channel and fails the command (untrusted output). */
+  maxStdoutBytes?: number;
 }
 
 /** How one channel request reports back to openChannel. */
@@ -86,6 +96,8 @@ interface ChannelRequest<T> {
 }
 
 const EXEC_TIMEOUT_MS = 15_000;
+/** Of a command's error output, this much is kept (its last line is shown in a sentence). */
+const MAX_STDERR_BYTES = 64 * 1024;
 /**
  * Below OpenSSH's default MaxSessions (10), leaving room for forwarded channels' bookkeeping and
  * for the one long-running command of the exec signaling transport (execStream, not queued here).
@@ -107,6 +119,12 @@ function isDroppedBeforeHandshake(err: unknown): boolean {
   return err instanceof Error && droppedEarly.has(err);
 }
 const droppedEarly = new WeakSet<Error>();
+
+/** True for the error of a command whose output went past its maxStdoutBytes. */
+export function isOutputTooLarge(err: unknown): boolean {
+  return err instanceof Error && outputTooLarge.has(err);
+}
+const outputTooLarge = new WeakSet<Error>();
 
 /** A close or reset of an open TCP connection (not a refused or unreachable one). */
 function isConnectionDrop(err: Error & { code?: string }): boolean {
@@ -303,10 +321,7 @@ export class RendezvousSession {
    * Runs one command; rejects only when the session fails, the command outlives `timeoutMs`, or the
    * signal aborts (the channel is then closed at once), not on a non-zero exit.
    */
-  async exec(
-    command: string,
-    opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
-  ): Promise<ExecResult> {
+  async exec(command: string, opts: ExecOptions): Promise<ExecResult> {
     const release = await this.execSlots.take(opts.signal);
     try {
       return await this.execNow(command, opts);
@@ -315,10 +330,7 @@ export class RendezvousSession {
     }
   }
 
-  private execNow(
-    command: string,
-    opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
-  ): Promise<ExecResult> {
+  private execNow(command: string, opts: ExecOptions): Promise<ExecResult> {
     const limit = deadline(
       opts.signal,
       opts.timeoutMs ?? EXEC_TIMEOUT_MS,
@@ -345,19 +357,40 @@ export class RendezvousSession {
         if (!done.adopt(channel)) return;
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
+        let outBytes = 0;
+        let errBytes = 0;
         let code: number | null = null;
-        channel.on('data', (d: Buffer) => out.push(d));
-        channel.stderr.on('data', (d: Buffer) => errOut.push(d));
+        channel.on('data', (d: Buffer) => {
+          outBytes += d.length;
+          if (opts.maxStdoutBytes !== undefined && outBytes > opts.maxStdoutBytes) {
+            channel.destroy();
+            const tooMuch = new RcppError(
+              'RENDEZVOUS_REFUSED',
+              `A command on the rendezvous host printed more than ${opts.maxStdoutBytes} bytes, more than rcpp2p reads.`,
+            );
+            outputTooLarge.add(tooMuch);
+            done.fail(tooMuch);
+            return;
+          }
+          out.push(d);
+        });
+        channel.stderr.on('data', (d: Buffer) => {
+          // Only the last lines are ever shown; keep a bounded amount of it.
+          errBytes += d.length;
+          if (errBytes <= MAX_STDERR_BYTES) errOut.push(d);
+        });
         channel.on('exit', (c: number | null) => {
           code = c;
         });
-        channel.on('close', () =>
+        channel.on('close', () => {
+          const stdoutBytes = Buffer.concat(out);
           done.succeed({
-            stdout: Buffer.concat(out).toString('utf8'),
+            stdout: stdoutBytes.toString('utf8'),
+            stdoutBytes,
             stderr: Buffer.concat(errOut).toString('utf8'),
             code,
-          }),
-        );
+          });
+        });
         channel.end(opts.stdin ?? '');
       });
     }).finally(() => limit.clear());

@@ -41,6 +41,8 @@ const EXPECTED = [
   'file server peak RSS (direct gets and puts)',
   'client peak RSS (relayed get)',
   'file server peak RSS (relayed gets)',
+  'rcpp2p index publish: server start to published',
+  'rcpp2p --search: start to exit',
 ];
 
 describe('npm run bench -- --quick', { skip }, () => {

@@ -145,8 +145,12 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     );
     assert.ok(suggested >= 20_000 && suggested < 60_000, `suggested port ${suggested}`);
     await term.answer(s, ''); // take the suggestion
+    await term.waitFor(s, /^\? Ask the home router to open this port .*\(Y\/n\)$/m);
+    await term.answer(s, ''); // port mapping: the default, yes
     await term.waitFor(s, /^\? Working directory this file server shares:/m);
     await term.answer(s, p.share);
+    await term.waitFor(s, /^\? Publish a list of the shared files [^]*\(Y\/n\)$/m);
+    await term.answer(s, '');
     await term.waitFor(s, /^\? Test the login to the rendezvous now\? \(Y\/n\)$/m);
     await term.answer(s, '');
 
@@ -176,6 +180,7 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
       workDir: p.share,
       pollSeconds: 10,
       keepaliveSeconds: 15,
+      publishIndex: true,
     });
     assert.equal(
       await readFile(join(p.home, '.ssh', 'known_hosts'), 'utf8'),
@@ -258,6 +263,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     await stillAsking('Local TCP port', /"http" is not a whole number; give a port .*/);
     const port = await freePort();
     await term.answer(s, String(port));
+    await term.waitFor(s, /^\? Ask the home router to open this port .*\(Y\/n\)$/m);
+    await term.answer(s, ''); // port mapping: the default, yes
 
     await term.waitFor(s, /^\? Working directory this file server shares:/m);
     const missing = join(root, 'bad', 'missing');
@@ -272,6 +279,8 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
       new RegExp(`${escape(p.workKey)} is a file, not a folder\\.`),
     );
     await term.answer(s, p.share);
+    await term.waitFor(s, /^\? Publish a list of the shared files/m);
+    await term.answer(s, 'n');
 
     await term.waitFor(s, /^\? Test the login to the rendezvous now\?/m);
     await term.answer(s, '');
@@ -343,7 +352,11 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
     await term.answer(s, '');
     await term.waitFor(s, new RegExp(`^\\? Local TCP port .*: \\(${port}\\)$`, 'm'));
     await term.answer(s, '');
+    await term.waitFor(s, /^\? Ask the home router to open this port .*\(Y\/n\)$/m);
+    await term.answer(s, ''); // port mapping: the default, yes
     await term.waitFor(s, new RegExp(`^\\? Working directory .*: \\(${escape(p.share)}\\)$`, 'm'));
+    await term.answer(s, '');
+    await term.waitFor(s, /^\? Publish a list of the shared files [^]*\(y\/N\)$/m);
     await term.answer(s, '');
     await term.waitFor(s, /^\? Test the login to the rendezvous now\?/m);
     await term.answer(s, '');

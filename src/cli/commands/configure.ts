@@ -31,6 +31,9 @@ export interface ConfigureFlags {
   /** Log in once before saving; a failure saves nothing. */
   testLogin?: boolean;
   allowClients?: string;
+  publishIndex?: string;
+  /** --port-mapping auto|off; commander gives false for --no-port-mapping, true for neither. */
+  portMapping?: string | boolean;
 }
 
 export async function configureCommand(
@@ -176,7 +179,34 @@ function fromFlags(
     keepaliveSeconds:
       number(flags.keepaliveSeconds, '--keepalive-seconds') ?? existing?.keepaliveSeconds ?? 15,
     ...allowClientsFrom(flags.allowClients, existing),
+    ...publishIndexFrom(flags.publishIndex, existing),
+    ...portMappingFrom(flags.portMapping, existing),
   };
+}
+
+/** --publish-index yes | no */
+function publishIndexFrom(
+  text: string | undefined,
+  existing: Config | undefined,
+): Pick<Config, 'publishIndex'> {
+  if (text === undefined) {
+    return existing?.publishIndex === undefined ? {} : { publishIndex: existing.publishIndex };
+  }
+  if (text === 'yes' || text === 'no') return { publishIndex: text === 'yes' };
+  throw new RcppError('USAGE', `--publish-index takes yes or no, not "${text}".`);
+}
+
+/** --port-mapping auto | off (or --no-port-mapping); otherwise what the config said. */
+function portMappingFrom(
+  value: string | boolean | undefined,
+  existing: Config | undefined,
+): Pick<Config, 'portMapping'> {
+  if (value === undefined || value === true) {
+    return existing?.portMapping === undefined ? {} : { portMapping: existing.portMapping };
+  }
+  if (value === false || value === 'off') return { portMapping: 'off' };
+  if (value === 'auto') return { portMapping: 'auto' };
+  throw new RcppError('USAGE', `--port-mapping is "auto" or "off", not "${value}".`);
 }
 
 /** --allow-clients new | known | NAME,NAME... */

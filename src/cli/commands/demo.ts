@@ -83,6 +83,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
       port,
       pollSeconds: 10,
       keepaliveSeconds: 15,
+      portMapping: 'off', // the demo stays on this machine: it never asks the router for a port
     });
     const serverConfig = join(dir, 'server.json');
     const clientConfig = join(dir, 'client.json');

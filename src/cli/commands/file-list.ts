@@ -2,7 +2,7 @@
 import { checkPeerName } from '../../peer.js';
 import type { ListEntry } from '../../transfer/file-client.js';
 import type { CommandContext } from '../context.js';
-import { formatBytes, formatTime } from '../format.js';
+import { formatBytes, formatTime, portMappingJson } from '../format.js';
 import { withServer } from './with-server.js';
 
 export async function fileListCommand(
@@ -26,6 +26,7 @@ export async function fileListCommand(
       relay: link.relay,
       setupMs: link.setupMs,
       ...(link.answerMs !== undefined && { answerMs: link.answerMs }),
+      portMapping: portMappingJson(link.portMapping),
       totalMs: Date.now() - started,
     });
     printTable(ctx, serverName, folder, entries);

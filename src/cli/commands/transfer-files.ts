@@ -4,12 +4,12 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
-import type { LinkInfo } from '../../link/link.js';
+import type { Link } from '../../link/link.js';
 import { checkPeerName } from '../../peer.js';
 import type { TransferResult } from '../../transfer/file-client.js';
 import { checkRelativePath, normalizeUserPath } from '../../transfer/safe-path.js';
 import type { CommandContext } from '../context.js';
-import { formatBytes, formatSeconds, formatSpeed } from '../format.js';
+import { formatBytes, formatSeconds, formatSpeed, portMappingJson } from '../format.js';
 import { exitCodeFor } from '../report-error.js';
 import { withServer } from './with-server.js';
 
@@ -96,8 +96,8 @@ function report(
   serverName: string,
   results: TransferResult[],
   link: Pick<
-    LinkInfo,
-    'path' | 'family' | 'reason' | 'setupMs' | 'signaling' | 'relay' | 'answerMs'
+    Link,
+    'path' | 'family' | 'reason' | 'setupMs' | 'portMapping' | 'signaling' | 'relay' | 'answerMs'
   >,
   /** The whole get or put: files overlap (one streams while the last is verified), so no sum. */
   ms: number,
@@ -124,6 +124,7 @@ function report(
         relay: link.relay,
         setupMs: link.setupMs,
         ...(link.answerMs !== undefined && { answerMs: link.answerMs }),
+        portMapping: portMappingJson(link.portMapping),
         transferMs: r.transferMs,
       });
     } else {

@@ -33,6 +33,7 @@ export async function withServer<T>(
     serverName,
     signal: ctx.signal,
     onProgress: ctx.view.onProgress,
+    portMapping: peer.portMapping,
   });
   try {
     const client = await FileClient.open(link.stream, {

@@ -89,6 +89,8 @@ describe('rcpp2p words and flags', () => {
       { mode: 'filelist', server: 'ASUS', folder: 'photos' },
     ],
     ['serve', ['serve'], [], { mode: 'serve' }],
+    ['servers', ['servers'], ['--servers'], { mode: 'servers' }],
+    ['search', ['search', '*.jpg'], ['--search', '*.jpg'], { mode: 'search', pattern: '*.jpg' }],
   ];
   for (const [name, words, flags, expected] of same) {
     it(`"rcpp2p ${words.join(' ')}" is "rcpp2p ${flags.join(' ')}" (${name})`, () => {
@@ -96,6 +98,27 @@ describe('rcpp2p words and flags', () => {
       assert.deepEqual(parse(flags).chosen, expected);
     });
   }
+
+  it('--server narrows a search, and goes with nothing else', async () => {
+    const { chosen, opts } = parse(['search', 'beach', '--server', 'NAS', '--json']);
+    assert.deepEqual(chosen, { mode: 'search', pattern: 'beach' });
+    assert.equal(opts['server'], 'NAS');
+    const r = await run(['servers', '--server', 'NAS']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--server only goes with --search\./);
+    const p = await run([
+      '--configure',
+      '--yes',
+      '--rendezvous',
+      'ann@rv.example.net',
+      '--client-name',
+      'LAPTOP',
+      '--publish-index',
+      'maybe',
+    ]);
+    assert.equal(p.code, 2);
+    assert.match(p.stderr, /--publish-index takes yes or no, not "maybe"\./);
+  });
 
   it('options after the word work as after the flag', () => {
     const { chosen, opts } = parse(['get', 'ASUS', 'a.txt', '--to', 'dl', '--force', '--json']);
@@ -140,7 +163,7 @@ describe('rcpp2p words and flags', () => {
     [
       'an unknown word',
       ['send', 'x'],
-      /^error: unknown command "send"\.\nCommands: get, put, ls \(list\), serve, help/,
+      /^error: unknown command "send"\.\nCommands: get, put, ls \(list\), servers, search, serve, help/,
     ],
     [
       'a habit from other tools',

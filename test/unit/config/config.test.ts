@@ -38,6 +38,7 @@ const FULL: Config = {
   workDir: '/srv/share',
   pollSeconds: 10,
   keepaliveSeconds: 15,
+  publishIndex: true,
 };
 
 /** The smallest config a user could write by hand. */
@@ -88,6 +89,11 @@ describe('config validation', () => {
   it('names the field and the problem for every kind of mistake', () => {
     const table: [string, unknown, RegExp][] = [
       ['not an object', [], /the configuration must be an object/],
+      [
+        'publishIndex as a word',
+        { ...MINIMAL, publishIndex: 'yes' },
+        /publishIndex must be true or false/,
+      ],
       [
         'newer version',
         { ...MINIMAL, version: 2 },

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import {
   parseHelloReply,
+  parseIndexListReply,
   parseListReply,
   parseRendezvousCommand,
   renderRendezvousCommand,
@@ -26,6 +27,11 @@ const OPS: RendezvousOp[] = [
     client: 'LAPTOP',
   },
   { op: 'ask', dir: '.rcpp2p', name: 'ASUS', cid: 'fedcba9876543210', first: 1, client: 'ASUS' },
+  { op: 'publish-index', dir: '.rcpp2p', name: 'ASUS', bytes: 0 },
+  { op: 'publish-index', dir: '/tmp/lab-1/rv', name: 'NAS-1', bytes: 8388608 },
+  { op: 'remove-index', dir: '.rcpp2p', name: 'ASUS' },
+  { op: 'list-indexes', dir: 'shared/rcpp2p' },
+  { op: 'read-index', dir: '.rcpp2p', name: 'laptop_2.home' },
 ];
 
 describe('rendezvous commands', () => {
@@ -144,6 +150,50 @@ describe('rendezvous commands', () => {
     ]);
     assert.deepEqual(parseListReply('end\n'), []);
     assert.throws(() => parseListReply('record {"a":1}\n'), /cut the record list short/);
+  });
+
+  it('refuses an index size that is not a whole number of bytes', () => {
+    for (const bytes of [-1, 1.5, Number.NaN, 1e20]) {
+      assert.throws(
+        () => renderRendezvousCommand({ op: 'publish-index', dir: '.rcpp2p', name: 'A', bytes }),
+        isRcppError,
+        String(bytes),
+      );
+    }
+    const command = renderRendezvousCommand({
+      op: 'publish-index',
+      dir: '.rcpp2p',
+      name: 'A',
+      bytes: 12,
+    });
+    assert.equal(parseRendezvousCommand(command.replace('-eq 12', '-eq 012')), undefined);
+    assert.equal(parseRendezvousCommand(command.replace('-eq 12', '-eq 1 -o 1')), undefined);
+  });
+
+  it('reads an index list, leaving out lines it did not write', () => {
+    const reply = parseIndexListReply(
+      [
+        'index ASUS 300 {"rcpp2p":"index"}',
+        'index NAS 12 ',
+        'index ../etc 5 {}',
+        'garbage \u001b[31m',
+        'index TWICE 1 {}',
+        'index TWICE 2 {}',
+        'index BSD    77 {"x":1}',
+        'end',
+        '',
+      ].join('\n'),
+    );
+    assert.deepEqual(reply.indexes, [
+      { name: 'ASUS', bytes: 300, summary: '{"rcpp2p":"index"}' },
+      { name: 'NAS', bytes: 12, summary: '' },
+      { name: 'BSD', bytes: 77, summary: '{"x":1}' },
+    ]);
+    assert.equal(reply.damaged.length, 3, reply.damaged.join('\n'));
+    assert.match(reply.damaged[1] ?? '', /\\u001b/, 'escapes are shown, not sent to the terminal');
+    assert.match(reply.damaged[2] ?? '', /TWICE is listed twice/);
+    assert.deepEqual(parseIndexListReply('end\n'), { indexes: [], damaged: [] });
+    assert.throws(() => parseIndexListReply('index ASUS 3 {}\n'), /cut the index list short/);
   });
 
   it('puts the signaling socket under the home folder or an absolute folder', () => {
