@@ -1,0 +1,128 @@
+// Unix-socket forwarding on the embedded rendezvous: the signaling socket of a file server belongs to
+// the connection that offered it, inside its own account's home. Real ssh2 clients on loopback try
+// to take it over, cancel it, open what nobody offered, and reach into another account.
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type ssh2 from 'ssh2';
+import {
+  answerIncoming,
+  forwardIn,
+  forwardOut,
+  randomName,
+  readToEnd,
+  startEmbeddedLab,
+  unforwardIn,
+  type EmbeddedLab,
+} from '../../helpers/embedded-rendezvous.js';
+
+describe('embedded rendezvous: Unix-socket forwarding', { timeout: 120_000 }, () => {
+  let lab: EmbeddedLab;
+  const open: ssh2.Client[] = [];
+  const login = async (user: 'alice' | 'bob', reply?: string): Promise<ssh2.Client> => {
+    const client = await lab.login({ user, key: user });
+    open.push(client);
+    if (reply !== undefined) answerIncoming(client, reply);
+    return client;
+  };
+  const socketIn = (user: string): string =>
+    join(lab.home(user), '.rcpp2p', 'sockets', `${randomName()}.sock`);
+  /** What the offering side answered on a new channel to `path`, or 'refused'. */
+  const reach = async (client: ssh2.Client, path: string): Promise<string> => {
+    const channel = await forwardOut(client, path);
+    return channel ? readToEnd(channel) : 'refused';
+  };
+
+  before(async () => {
+    lab = await startEmbeddedLab();
+  });
+  after(async () => {
+    for (const c of open) c.end();
+    await lab?.stop();
+  });
+
+  it('carries a channel to the connection that offered the socket (control)', async () => {
+    const server = await login('alice', 'from server');
+    const client = await login('alice');
+    const path = socketIn('alice');
+    assert.equal(await forwardIn(server, path), true);
+    assert.equal(await reach(client, path), 'from server');
+  });
+
+  it('does not let a second connection of the same account take over a socket', async () => {
+    const server = await login('alice', 'real server');
+    const intruder = await login('alice', 'intruder');
+    const client = await login('alice');
+    const path = socketIn('alice');
+    assert.equal(await forwardIn(server, path), true);
+    assert.equal(await forwardIn(intruder, path), false);
+    assert.equal(await reach(client, path), 'real server');
+  });
+
+  it('lets only the owner cancel a forwarding; after that the name is free', async () => {
+    const server = await login('alice', 'owner');
+    const other = await login('alice', 'next owner');
+    const client = await login('alice');
+    const path = socketIn('alice');
+    assert.equal(await forwardIn(server, path), true);
+    await unforwardIn(other, path);
+    assert.equal(await reach(client, path), 'owner', "another connection's cancel removed it");
+    assert.equal(await unforwardIn(server, path), true);
+    assert.equal(await reach(client, path), 'refused');
+    assert.equal(await forwardIn(other, path), true);
+    assert.equal(await reach(client, path), 'next owner');
+  });
+
+  it("frees a connection's sockets when it goes away", async () => {
+    const server = await login('alice', 'gone');
+    const path = socketIn('alice');
+    assert.equal(await forwardIn(server, path), true);
+    await new Promise<void>((resolve) => {
+      server.once('close', () => resolve());
+      server.end();
+    });
+    const client = await login('alice');
+    // The rendezvous sees the close a moment after the client does: wait for the name to be free.
+    const next = await login('alice', 'next');
+    for (let i = 0; i < 100 && !(await forwardIn(next, path)); i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(await reach(client, path), 'next');
+  });
+
+  it('refuses a channel to a socket nobody offered', async () => {
+    const client = await login('alice');
+    assert.equal(await reach(client, socketIn('alice')), 'refused');
+    assert.equal(await reach(client, '/tmp/nothing-here.sock'), 'refused');
+  });
+
+  it("keeps accounts apart: bob cannot open or take alice's socket, by any spelling", async () => {
+    const server = await login('alice', 'alice server');
+    const bob = await login('bob', 'bob');
+    const path = socketIn('alice');
+    assert.equal(await forwardIn(server, path), true);
+    assert.equal(await reach(bob, path), 'refused');
+    const relative = `../alice/${path.slice(lab.home('alice').length + 1)}`;
+    assert.equal(await reach(bob, relative), 'refused');
+    assert.equal(await forwardIn(bob, path), false);
+    assert.equal(await forwardIn(bob, relative), false);
+    // Bob's own socket of the same name is his, and alice's still reaches alice.
+    const bobs = join(lab.home('bob'), path.slice(lab.home('alice').length + 1));
+    assert.equal(await forwardIn(bob, bobs), true);
+    assert.equal(await reach(await login('alice'), path), 'alice server');
+    assert.equal(await reach(await login('bob'), bobs), 'bob');
+  });
+
+  it("refuses to offer a socket outside the account's home", async () => {
+    const alice = await login('alice', 'x');
+    for (const path of [
+      '/tmp/evil.sock',
+      join(lab.stateDir, 'evil.sock'),
+      '../bob/.rcpp2p/sockets/x.sock',
+      join(lab.home('alice'), '..', 'bob', 'x.sock'),
+    ]) {
+      assert.equal(await forwardIn(alice, path), false, path);
+    }
+    assert.equal(await forwardIn(alice, '.rcpp2p/sockets/relative.sock'), true);
+  });
+});
