@@ -19,6 +19,46 @@ import { SSH } from '../../helpers/sshd.js';
 
 const RECORD_LIMIT = 16 * 1024;
 
+/** Writes up to `total` bytes of stdin to a publish, as fast as the channel takes them. */
+function pushStdin(
+  client: ssh2.Client,
+  cmd: string,
+  total: number,
+): Promise<{ written: number; code: number | undefined; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    client.exec(cmd, (err, channel) => {
+      if (err) {
+        reject(err);
+        return;
+      }
+      let written = 0;
+      let closed = false;
+      let code: number | undefined;
+      let stderr = '';
+      channel.on('exit', (c: number | null) => (code = c ?? undefined));
+      channel.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      channel.on('error', () => {});
+      channel.resume(); // a client channel closes only after its output was read
+      channel.on('close', () => {
+        closed = true;
+        resolve({ written, code, stderr });
+      });
+      const chunk = Buffer.alloc(64 * 1024, 0x61);
+      const pump = (): void => {
+        while (!closed && written < total) {
+          written += chunk.length;
+          if (!channel.write(chunk)) {
+            channel.once('drain', pump);
+            return;
+          }
+        }
+        if (!closed) channel.end();
+      };
+      pump();
+    });
+  });
+}
+
 describe('embedded rendezvous: commands and their limits', { timeout: 120_000 }, () => {
   let lab: EmbeddedLab;
   let alice: ssh2.Client;
@@ -48,6 +88,19 @@ describe('embedded rendezvous: commands and their limits', { timeout: 120_000 },
     assert.match(refused.stderr, /too large/);
     assert.equal(existsSync(recordFile(big)), false);
   });
+
+  it(
+    'stops reading input at the limit: a client pushing megabytes is cut off early',
+    { timeout: 20_000 },
+    async () => {
+      const name = randomName();
+      const total = 64 * 1024 * 1024;
+      const r = await pushStdin(alice, publish(name), total);
+      assert.ok(r.written < total, `the rendezvous took all ${r.written} bytes`);
+      assert.notEqual(r.code, 0);
+      assert.equal(existsSync(recordFile(name)), false);
+    },
+  );
 
   it('answers any other command with exit code 127 and runs nothing', async () => {
     const marker = join(lab.dir, 'should-not-exist');
