@@ -3,10 +3,17 @@
 // ssh client can use) to log in, run commands and forward Unix sockets with.
 import { randomBytes } from 'node:crypto';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import type { AnyAuthMethod, ClientChannel, ConnectConfig, ParsedKey } from 'ssh2';
+import type {
+  AnyAuthMethod,
+  AuthHandlerMiddleware,
+  ClientChannel,
+  ConnectConfig,
+  ParsedKey,
+} from 'ssh2';
 import { renderRendezvousCommand, type RendezvousOp } from '../../src/rendezvous/commands.js';
 import { SSH } from './sshd.js';
 import { runCommand, type RunResult } from './processes.js';
@@ -29,7 +36,9 @@ export interface LoginOptions {
   /** Answer keyboard-interactive prompts with this. */
   keyboard?: string;
   /** Full control: exactly these attempts, in order (overrides key/password/keyboard). */
-  authHandler?: AnyAuthMethod[];
+  authHandler?: AnyAuthMethod[] | AuthHandlerMiddleware;
+  /** Connect from this loopback address (127.0.0.2 is another source than 127.0.0.1). */
+  localAddress?: string;
   readyTimeoutMs?: number;
 }
 
@@ -112,7 +121,7 @@ export async function startEmbeddedLab(
       const client = new ssh2.Client();
       clients.add(client);
       client.once('ready', () => resolve(client));
-      client.once('error', (err) => {
+      client.on('error', (err) => {
         clients.delete(client);
         reject(err);
       });
@@ -129,6 +138,7 @@ export async function startEmbeddedLab(
         // The openssh_* forwarding calls check the server's software name unless told otherwise.
         strictVendor: false,
       };
+      if (opts.localAddress) config.localAddress = opts.localAddress;
       if (opts.authHandler) config.authHandler = opts.authHandler;
       else {
         if (opts.key) config.privateKey = pairs[opts.key].private;
@@ -274,6 +284,49 @@ export function readToEnd(channel: ClientChannel): Promise<string> {
     channel.on('data', (d: Buffer) => (text += d.toString()));
     channel.on('close', () => resolve(text));
   });
+}
+
+/**
+ * A bare TCP connection to the rendezvous: 'accepted' once the server sends its SSH version line,
+ * 'refused' when it closes the connection without a byte. The socket stays open when accepted.
+ */
+export function rawConnect(
+  port: number,
+  localAddress = '127.0.0.1',
+): Promise<{ verdict: 'accepted' | 'refused'; socket: net.Socket }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port, localAddress });
+    socket.on('error', () => {});
+    socket.once('data', () => resolve({ verdict: 'accepted', socket }));
+    socket.once('close', () => resolve({ verdict: 'refused', socket }));
+  });
+}
+
+/** Resolves when the socket or client has closed; rejects after `timeoutMs`. */
+export function closed(socket: net.Socket | ssh2.Client, timeoutMs = 20_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (socket instanceof net.Socket && socket.destroyed) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(
+      () => reject(new Error(`still open after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/** Retries `attempt` (every 20 ms, at most `tries` times) until it returns true. */
+export async function eventually(attempt: () => Promise<boolean>, tries = 250): Promise<boolean> {
+  for (let i = 0; i < tries; i++) {
+    if (await attempt()) return true;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return false;
 }
 
 export function randomName(): string {

@@ -2,11 +2,13 @@
 // the connection that offered it, inside its own account's home. Real ssh2 clients on loopback try
 // to take it over, cancel it, open what nobody offered, and reach into another account.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type ssh2 from 'ssh2';
 import {
   answerIncoming,
+  eventually,
   forwardIn,
   forwardOut,
   randomName,
@@ -30,6 +32,7 @@ describe('embedded rendezvous: Unix-socket forwarding', { timeout: 120_000 }, ()
   /** What the offering side answered on a new channel to `path`, or 'refused'. */
   const reach = async (client: ssh2.Client, path: string): Promise<string> => {
     const channel = await forwardOut(client, path);
+    channel?.end(); // nothing to send: half-close, as OpenSSH's channels allow
     return channel ? readToEnd(channel) : 'refused';
   };
 
@@ -84,10 +87,41 @@ describe('embedded rendezvous: Unix-socket forwarding', { timeout: 120_000 }, ()
     const client = await login('alice');
     // The rendezvous sees the close a moment after the client does: wait for the name to be free.
     const next = await login('alice', 'next');
-    for (let i = 0; i < 100 && !(await forwardIn(next, path)); i++) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    assert.ok(await eventually(() => forwardIn(next, path)));
     assert.equal(await reach(client, path), 'next');
+  });
+
+  it('relays 16 MiB each way intact, with a slow reader on one side', async () => {
+    const server = await login('alice');
+    const client = await login('alice');
+    const path = socketIn('alice');
+    const size = 16 * 1024 * 1024;
+    const upload = randomBytes(size);
+    const download = randomBytes(size);
+    const received = new Promise<Buffer>((resolve) => {
+      server.on('unix connection', (_info, accept) => {
+        const channel = accept();
+        const chunks: Buffer[] = [];
+        // Reads in bursts, so the rendezvous must hold back the sender in between.
+        channel.on('data', (d: Buffer) => {
+          chunks.push(d);
+          channel.pause();
+          setTimeout(() => channel.resume(), 1);
+        });
+        channel.on('end', () => resolve(Buffer.concat(chunks)));
+        channel.end(download);
+      });
+    });
+    assert.equal(await forwardIn(server, path), true);
+    const channel = await forwardOut(client, path);
+    assert.ok(channel);
+    const back: Buffer[] = [];
+    channel.on('data', (d: Buffer) => back.push(d));
+    const ended = new Promise<void>((resolve) => channel.on('end', () => resolve()));
+    channel.end(upload);
+    assert.ok((await received).equals(upload), 'upload arrived intact');
+    await ended;
+    assert.ok(Buffer.concat(back).equals(download), 'download arrived intact');
   });
 
   it('refuses a channel to a socket nobody offered', async () => {
@@ -124,5 +158,16 @@ describe('embedded rendezvous: Unix-socket forwarding', { timeout: 120_000 }, ()
       assert.equal(await forwardIn(alice, path), false, path);
     }
     assert.equal(await forwardIn(alice, '.rcpp2p/sockets/relative.sock'), true);
+  });
+
+  it('takes a path relative to the home and the same path written in full as one socket', async () => {
+    const server = await login('alice', 'relative');
+    const client = await login('alice');
+    const name = `${randomName()}.sock`;
+    assert.equal(await forwardIn(server, `.rcpp2p/sockets/${name}`), true);
+    const full = join(lab.home('alice'), '.rcpp2p', 'sockets', name);
+    assert.equal(await forwardIn(await login('alice'), full), false, 'taken under its full name');
+    assert.equal(await reach(client, full), 'relative');
+    assert.equal(await reach(client, `.rcpp2p/./sockets/${name}`), 'relative');
   });
 });
