@@ -120,7 +120,7 @@ describe('embedded rendezvous: commands and their limits', { timeout: 120_000 },
 
   it('refuses a shell, a terminal and the sftp subsystem', async () => {
     const shell = await new Promise<string>((resolve) =>
-      alice.shell((err, ch) => {
+      alice.shell(false, (err, ch) => {
         ch?.close();
         resolve(err ? 'refused' : 'opened');
       }),
