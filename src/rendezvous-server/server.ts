@@ -63,6 +63,7 @@ export async function startRendezvousServer(
   const refusals = new LimitedLines(say, { ...window, what: 'refused logins and connections' });
   const logins = new LimitedLines(say, { ...window, what: 'logins', perSource: 20, total: 60 });
   const sockets = new Map<string, { socket: Socket; ticket: Ticket }>();
+  let port = opts.port;
   const peers = new Set<Peer>();
   const addressKey = (ip: string | undefined, port: number | undefined): string =>
     `${ip ?? ''}|${port ?? ''}`;
@@ -81,7 +82,7 @@ export async function startRendezvousServer(
     channels: new Tally(),
     refusal: (source, text) => refusals.line(source, text),
     login: (source, text) => logins.line(source, text),
-    localPort: () => (tcp.address() as net.AddressInfo).port,
+    localPort: () => port,
   };
 
   const ssh = new ssh2.Server(
@@ -121,7 +122,7 @@ export async function startRendezvousServer(
   });
 
   await listen(tcp, opts.host, opts.port);
-  const port = (tcp.address() as net.AddressInfo).port;
+  port = (tcp.address() as net.AddressInfo).port;
   await mkdir(join(opts.stateDir, 'home'), { recursive: true, mode: 0o700 });
   say(`${SOFTWARE} rendezvous listening on ${opts.host}:${port}, host key ${hostKey.fingerprint}`);
   let closing: Promise<void> | undefined;

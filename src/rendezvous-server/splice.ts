@@ -5,6 +5,8 @@
 // Endings keep every byte: when one side finishes sending, the other gets only an EOF (ssh2's end()
 // would also close the channel and cut the other direction); when one side closes, what it sent is
 // delivered before both close; a connection that goes away closes both at once.
+// ssh2 does not enforce the window it grants (a sender whose data overshoots it once is never
+// stopped again), so a channel holding far more than a window is closed as hostile.
 import type { Socket } from 'node:net';
 import type { Channel } from 'ssh2';
 
@@ -13,6 +15,9 @@ export interface SpliceEnd {
   /** The TCP socket of the connection the channel belongs to. */
   socket: Socket;
 }
+
+/** Twice ssh2's window: more than this waiting in a channel means its sender ignores the window. */
+const OVERRUN_BYTES = 4 * 1024 * 1024;
 
 interface Direction {
   /** Resolves once everything read so far has been handed to the receiving connection. */
@@ -49,7 +54,28 @@ export function splice(a: SpliceEnd, b: SpliceEnd, highWater: number): void {
   for (const end of [a, b]) {
     end.channel.on('error', closeBoth);
     end.socket.once('close', closeBoth);
+    guardWindow(end.channel, () => {
+      fromA.stop();
+      fromB.stop();
+      closeBoth();
+    });
   }
+}
+
+/** Calls `overrun` (once) and drops the data when the channel's buffer passes OVERRUN_BYTES. */
+function guardWindow(channel: Channel, overrun: () => void): void {
+  let hostile = false;
+  const push = channel.push.bind(channel);
+  channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+    if (chunk !== null && (hostile || channel.readableLength > OVERRUN_BYTES)) {
+      if (!hostile) {
+        hostile = true;
+        overrun();
+      }
+      return false;
+    }
+    return push(chunk, encoding);
+  };
 }
 
 function pump(from: Channel, to: SpliceEnd, highWater: number, onEnded: () => void): Direction {

@@ -3,12 +3,15 @@
 // to take it over, cancel it, open what nobody offered, and reach into another account.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import type net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type ssh2 from 'ssh2';
 import {
   answerIncoming,
+  command,
   eventually,
+  exec,
   forwardIn,
   forwardOut,
   randomName,
@@ -122,6 +125,42 @@ describe('embedded rendezvous: Unix-socket forwarding', { timeout: 120_000 }, ()
     assert.ok((await received).equals(upload), 'upload arrived intact');
     await ended;
     assert.ok(Buffer.concat(back).equals(download), 'download arrived intact');
+  });
+
+  it('closes a relayed channel whose sender ignores the SSH window', async () => {
+    const server = await login('alice');
+    const client = await login('alice');
+    const path = socketIn('alice');
+    server.on('unix connection', (_info, accept) => accept().pause()); // never reads
+    assert.equal(await forwardIn(server, path), true);
+    const channel = await forwardOut(client, path);
+    assert.ok(channel);
+    let closed = false;
+    channel.on('close', () => (closed = true));
+    channel.on('error', () => {});
+    channel.resume(); // a client channel reports its close only after its input ended
+    // A hostile client writes straight through ssh2's protocol layer, past any window. Packets of
+    // an odd size make the rendezvous's window count skip zero, so ssh2 never stops them.
+    const raw = channel as unknown as {
+      outgoing: { id: number };
+      _client: { _sock: net.Socket; _protocol: { channelData(id: number, data: Buffer): void } };
+    };
+    const socket = raw._client._sock;
+    const send = (data: Buffer): void => raw._client._protocol.channelData(raw.outgoing.id, data);
+    const chunk = Buffer.alloc(32 * 1024 - 1);
+    for (let sent = 0; sent < 64 * 1024 * 1024 && !closed; sent += chunk.length) {
+      send(chunk);
+      if (socket.writableLength > 1024 * 1024) {
+        await new Promise((resolve) => socket.once('drain', resolve));
+      }
+    }
+    // The rendezvous answers in order: once this command is answered, it has seen every byte.
+    await exec(client, command({ op: 'hello', dir: '.rcpp2p', role: 'client', name: 'x' }));
+    assert.equal(
+      closed,
+      true,
+      'the rendezvous kept buffering for a sender that ignores the window',
+    );
   });
 
   it('refuses a channel to a socket nobody offered', async () => {
