@@ -32,9 +32,10 @@ export interface Shared {
   backoff: PasswordBackoff;
   forwardings: Forwardings<Peer>;
   locks: AccountLocks;
-  /** Logged-in connections and open channels per account. */
+  /** Logged-in connections, open channels and open socket channels per account. */
   connections: Tally;
   channels: Tally;
+  socketChannels: Tally;
   /** Console lines: anyone can cause refusals, so they are rate-limited per source. */
   refusal(source: string, text: string): void;
   login(source: string, text: string): void;
@@ -104,7 +105,7 @@ function serveAccount(peer: Peer, account: Account, shared: Shared, ticket: Tick
   };
 
   connection.on('session', (accept, reject) => {
-    const release = slots.take();
+    const release = slots.take('command');
     if (!release) {
       reject();
       return;
@@ -159,7 +160,7 @@ function serveAccount(peer: Peer, account: Account, shared: Shared, ticket: Tick
   connection.on('openssh.streamlocal', (accept, reject, info) => {
     const path = socketIn(info.socketPath);
     const target = path === undefined ? undefined : shared.forwardings.find(user, path);
-    const release = target ? slots.take() : undefined;
+    const release = target ? slots.take('socket') : undefined;
     if (!target || !release) {
       reject();
       return;
@@ -187,11 +188,12 @@ function channelSlots(
   user: string,
   shared: Shared,
   refused: (why: string) => void,
-): { take(): (() => void) | undefined; releaseAll(): void } {
+): { take(kind: 'command' | 'socket'): (() => void) | undefined; releaseAll(): void } {
   const held = new Set<() => void>();
-  const { maxChannelsPerConnection, maxChannelsPerAccount } = shared.limits;
+  const { maxChannelsPerConnection, maxChannelsPerAccount, maxSocketChannelsPerAccount } =
+    shared.limits;
   return {
-    take() {
+    take(kind) {
       if (held.size >= maxChannelsPerConnection) {
         refused(`${maxChannelsPerConnection} channels are open on this connection`);
         return undefined;
@@ -200,10 +202,17 @@ function channelSlots(
         refused(`${maxChannelsPerAccount} channels are open for the account`);
         return undefined;
       }
+      const socket = kind === 'socket';
+      if (socket && shared.socketChannels.get(user) >= maxSocketChannelsPerAccount) {
+        refused(`${maxSocketChannelsPerAccount} socket channels are open for the account`);
+        return undefined;
+      }
       shared.channels.add(user, 1);
+      if (socket) shared.socketChannels.add(user, 1);
       const release = (): void => {
         if (!held.delete(release)) return;
         shared.channels.add(user, -1);
+        if (socket) shared.socketChannels.add(user, -1);
       };
       held.add(release);
       return release;

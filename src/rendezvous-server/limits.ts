@@ -21,6 +21,11 @@ export interface RendezvousLimits {
   maxChannelsPerConnection: number;
   /** Channels open at once over all connections of one account. */
   maxChannelsPerAccount: number;
+  /**
+   * Socket channels (signaling and relays) open at once for one account. A relay whose receiving
+   * end stops reading holds up to one SSH window (2 MiB) plus `socketHighWaterBytes` here.
+   */
+  maxSocketChannelsPerAccount: number;
   /** Unix sockets one connection may offer (streamlocal-forward). */
   maxForwardingsPerConnection: number;
   /** Unix sockets one account may offer over all its connections. */
@@ -44,7 +49,8 @@ export const DEFAULT_LIMITS: Readonly<RendezvousLimits> = {
   passwordRefillMs: 6_000,
   maxConnectionsPerAccount: 64,
   maxChannelsPerConnection: 10,
-  maxChannelsPerAccount: 64,
+  maxChannelsPerAccount: 32,
+  maxSocketChannelsPerAccount: 16,
   maxForwardingsPerConnection: 8,
   maxForwardingsPerAccount: 64,
   maxEntriesPerAccount: 1024,

@@ -80,6 +80,7 @@ export async function startRendezvousServer(
     locks: new AccountLocks(),
     connections: new Tally(),
     channels: new Tally(),
+    socketChannels: new Tally(),
     refusal: (source, text) => refusals.line(source, text),
     login: (source, text) => logins.line(source, text),
     localPort: () => port,

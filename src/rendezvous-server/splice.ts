@@ -1,12 +1,15 @@
 // Joins two SSH channels of the embedded rendezvous both ways (a client's direct-streamlocal channel
-// and the channel to the connection that offered the socket). Each direction stops reading while the
-// receiving channel has no window left or the receiving connection's socket holds more than
-// `highWater` bytes, so a peer that stops reading cannot make the rendezvous buffer for it.
+// and the channel to the connection that offered the socket).
+// Memory: each direction stops reading while more than `highWater` bytes wait for the receiving
+// channel's window or in the receiving connection's socket, and a channel's buffer mark is lowered
+// to `highWater`, so ssh2 stops topping up the sender's window there (with its own 2 MiB mark about
+// 4 MiB piled up, 6 MiB of memory counting the larger buffers the chunks are cut from). A peer that stops reading thus costs at most
+// `highWater` plus one SSH window (2 MiB) per direction. ssh2 does not enforce the window it grants
+// (a sender that overshoots it once is never stopped again), so a channel holding far more than a
+// window is closed as hostile.
 // Endings keep every byte: when one side finishes sending, the other gets only an EOF (ssh2's end()
 // would also close the channel and cut the other direction); when one side closes, what it sent is
 // delivered before both close; a connection that goes away closes both at once.
-// ssh2 does not enforce the window it grants (a sender whose data overshoots it once is never
-// stopped again), so a channel holding far more than a window is closed as hostile.
 import type { Socket } from 'node:net';
 import type { Channel } from 'ssh2';
 
@@ -16,7 +19,7 @@ export interface SpliceEnd {
   socket: Socket;
 }
 
-/** Twice ssh2's window: more than this waiting in a channel means its sender ignores the window. */
+/** More than this waiting in a channel means its sender ignores the window (2 MiB + highWater). */
 const OVERRUN_BYTES = 4 * 1024 * 1024;
 
 interface Direction {
@@ -54,7 +57,7 @@ export function splice(a: SpliceEnd, b: SpliceEnd, highWater: number): void {
   for (const end of [a, b]) {
     end.channel.on('error', closeBoth);
     end.socket.once('close', closeBoth);
-    guardWindow(end.channel, () => {
+    guardWindow(end.channel, highWater, () => {
       fromA.stop();
       fromB.stop();
       closeBoth();
@@ -62,8 +65,16 @@ export function splice(a: SpliceEnd, b: SpliceEnd, highWater: number): void {
   }
 }
 
-/** Calls `overrun` (once) and drops the data when the channel's buffer passes OVERRUN_BYTES. */
-function guardWindow(channel: Channel, overrun: () => void): void {
+/**
+ * Lowers the channel's buffer mark to `highWater`, so ssh2 (which grants more window whenever the
+ * stream asks to read and its buffer is under that mark) stops topping up the sender's window; and
+ * calls `overrun` (once) and drops the data when the channel holds more than OVERRUN_BYTES.
+ */
+function guardWindow(channel: Channel, highWater: number, overrun: () => void): void {
+  // Node has no public setter for a stream's high-water mark after construction.
+  (
+    channel as unknown as { _readableState: { highWaterMark: number } }
+  )._readableState.highWaterMark = highWater;
   let hostile = false;
   const push = channel.push.bind(channel);
   channel.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
@@ -81,21 +92,29 @@ function guardWindow(channel: Channel, overrun: () => void): void {
 function pump(from: Channel, to: SpliceEnd, highWater: number, onEnded: () => void): Direction {
   let waiting = false;
   let stopped = false;
+  /** Bytes handed to the receiving channel that it has not sent yet (its window is shut). */
+  let pending = 0;
   let last: Promise<void> = Promise.resolve();
+  const blocked = (): boolean => pending > highWater || to.socket.writableLength > highWater;
   const resume = (): void => {
-    if (!waiting || to.channel.writableNeedDrain || to.socket.writableLength > highWater) return;
+    if (!waiting || blocked()) return;
     waiting = false;
-    to.channel.off('drain', resume);
     to.socket.off('drain', resume);
     if (!stopped) from.resume();
   };
   from.on('data', (chunk: Buffer) => {
     if (stopped) return;
-    last = new Promise((sent) => to.channel.write(chunk, () => sent()));
-    if ((!to.channel.writableNeedDrain && to.socket.writableLength <= highWater) || waiting) return;
+    pending += chunk.length;
+    last = new Promise((sent) =>
+      to.channel.write(chunk, () => {
+        pending -= chunk.length;
+        sent();
+        resume();
+      }),
+    );
+    if (waiting || !blocked()) return;
     waiting = true;
     from.pause();
-    to.channel.on('drain', resume);
     to.socket.on('drain', resume);
   });
   from.once('end', () => {

@@ -10,6 +10,7 @@ import {
   parallelLists,
   publishRecords,
   sleep,
+  stalledRelays,
   startRendezvousProcess,
   unreadLists,
   type RendezvousProcess,
@@ -19,6 +20,7 @@ const bin = process.argv[2] ?? join(import.meta.dirname, '..', '..', '..', 'bin'
 const RECORDS = Number(process.env['RECORDS'] ?? 2000);
 const LISTS = Number(process.env['LISTS'] ?? 24);
 const SOCKETS = Number(process.env['SOCKETS'] ?? 20_000);
+const RELAYS = Number(process.env['RELAYS'] ?? 64);
 /** Connections for the lists: at most 6 channels on each (the embedded one allows 10). */
 const LIST_CONNECTIONS = Math.max(4, Math.ceil(LISTS / 6));
 
@@ -85,4 +87,12 @@ await measure(`${SOCKETS} socket offers of short paths`, async (rv) => {
   const offers = await offerSockets(client!, SOCKETS, 40);
   client!.end();
   return `${offers.accepted} accepted, ${offers.refused} refused`;
+});
+await measure(`${RELAYS} relayed channels the receiving side never reads`, async (rv) => {
+  const [owner, ...clients] = await connections(rv, 1 + Math.ceil(RELAYS / 8));
+  const opened = await stalledRelays(owner!, clients, RELAYS, 64 * 1024 * 1024);
+  await sleep(5000); // let the senders fill what the rendezvous lets them
+  const held = rv.memory().peakMiB;
+  for (const c of [owner!, ...clients]) c.end();
+  return `${opened} channels opened; peak ${held} MiB while they were held`;
 });

@@ -204,4 +204,52 @@ export async function offerSockets(
   return { accepted, refused };
 }
 
+/**
+ * Relays that one side never reads: `owner` offers a socket and pauses every channel to it; each of
+ * `count` channels (spread over `clients`) is written to as fast as the SSH window allows until
+ * `bytesEach` were written or the write stalls. Resolves with how many channels were opened.
+ */
+export async function stalledRelays(
+  owner: ssh2.Client,
+  clients: ssh2.Client[],
+  count: number,
+  bytesEach: number,
+): Promise<number> {
+  const path = `.rcpp2p/sockets/stall-${Date.now()}.sock`;
+  owner.on('unix connection', (_info, accept) => accept().pause());
+  await new Promise<void>((resolve, reject) =>
+    owner.openssh_forwardInStreamLocal(path, (err) => (err ? reject(err) : resolve())),
+  );
+  const chunk = Buffer.alloc(32 * 1024);
+  const opened = await Promise.all(
+    Array.from(
+      { length: count },
+      (_, k) =>
+        new Promise<boolean>((resolve) => {
+          const client = clients[k % clients.length] as ssh2.Client;
+          client.openssh_forwardOutStreamLocal(path, (err, channel) => {
+            if (err) {
+              resolve(false);
+              return;
+            }
+            channel.on('error', () => {});
+            let written = 0;
+            const pump = (): void => {
+              while (written < bytesEach) {
+                written += chunk.length;
+                if (!channel.write(chunk)) {
+                  channel.once('drain', pump);
+                  return;
+                }
+              }
+            };
+            pump();
+            resolve(true);
+          });
+        }),
+    ),
+  );
+  return opened.filter(Boolean).length;
+}
+
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -127,6 +127,37 @@ describe('embedded rendezvous: Unix-socket forwarding', { timeout: 120_000 }, ()
     assert.ok(Buffer.concat(back).equals(download), 'download arrived intact');
   });
 
+  it('stops a sender into a relay nobody reads after two SSH windows and a little', async () => {
+    const server = await login('alice');
+    const client = await login('alice');
+    const path = socketIn('alice');
+    server.on('unix connection', (_info, accept) => accept().pause()); // never reads
+    assert.equal(await forwardIn(server, path), true);
+    const channel = await forwardOut(client, path);
+    assert.ok(channel);
+    const window = (): number =>
+      (channel as unknown as { outgoing: { window: number } }).outgoing.window;
+    let sent = 0;
+    const chunk = Buffer.alloc(32 * 1024);
+    for (let i = 0; i < 400; i++) channel.write(chunk, () => (sent += chunk.length));
+    // Stalled: no window left and data waiting. A command answered on the same connection shows
+    // that the rendezvous has handled everything sent before it, window grants included.
+    const hello = command({ op: 'hello', dir: '.rcpp2p', role: 'client', name: 'x' });
+    assert.ok(
+      await eventually(async () => {
+        if (window() > 0 || channel.writableLength === 0) return false;
+        await exec(client, hello);
+        return window() === 0;
+      }),
+    );
+    // One window (2 MiB) waits in the owner's client, one in the rendezvous's channel toward it
+    // and its high-water mark (256 KiB) in each direction; without the lowered buffer mark ssh2
+    // grants another 2 MiB (7 MiB in all).
+    const mib = sent / 1024 / 1024;
+    assert.ok(mib <= 5.5, `the rendezvous took ${mib} MiB for a reader that never reads`);
+    channel.destroy();
+  });
+
   it('closes a relayed channel whose sender ignores the SSH window', async () => {
     const server = await login('alice');
     const client = await login('alice');

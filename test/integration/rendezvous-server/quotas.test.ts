@@ -13,6 +13,7 @@ import {
   exec,
   eventually,
   forwardIn,
+  forwardOut,
   randomName,
   startEmbeddedLab,
   unforwardIn,
@@ -45,6 +46,7 @@ describe('embedded rendezvous: quotas of an account', { timeout: 120_000 }, () =
         maxForwardingsPerAccount: 5,
         maxChannelsPerConnection: 3,
         maxChannelsPerAccount: 5,
+        maxSocketChannelsPerAccount: 2,
         maxSocketPathBytes: 200,
       },
     });
@@ -103,6 +105,30 @@ describe('embedded rendezvous: quotas of an account', { timeout: 120_000 }, () =
       await eventually(async () => (await exec(a, list).catch(() => undefined))?.code === 0),
     );
     for (const c of [a, b, bob]) c.end();
+  });
+
+  it('holds two socket channels per account: the third waits until one closes', async () => {
+    const [owner, a, b, bob] = [
+      await login('alice'),
+      await login('alice'),
+      await login('alice'),
+      await login('bob'),
+    ];
+    owner.on('unix connection', (_info, accept) => accept()); // holds every channel open
+    const path = sock('alice');
+    assert.equal(await forwardIn(owner, path), true);
+    const first = await forwardOut(a, path);
+    const second = await forwardOut(b, path);
+    assert.ok(first && second);
+    assert.equal(await forwardOut(a, path), undefined, 'a third socket channel of the account');
+    assert.equal((await exec(a, command({ op: 'list', dir: '.rcpp2p', role: 'client' }))).code, 0);
+    const bobs = sock('bob');
+    bob.on('unix connection', (_info, accept) => accept());
+    assert.equal(await forwardIn(bob, bobs), true);
+    assert.ok(await forwardOut(bob, bobs), 'bob has his own');
+    first.close();
+    assert.ok(await eventually(async () => (await forwardOut(a, path)) !== undefined));
+    for (const c of [owner, a, b, bob]) c.end();
   });
 
   it('lists every record of a folder, written out one by one', async () => {
