@@ -1,11 +1,13 @@
 // Loopback throughput, not a test: node dist/test/integration/transfer/throughput.js [MiB] [runs] [tls]
+// (ONLY=rcpp2p-get,raw-get,... runs only those rows.)
 // Two processes (this one as the client, a child as the server) over TCP on 127.0.0.1, plain or,
 // with `tls`, wrapped in TLS 1.3 as in production (src/secure/tls-channel.ts) for every connection:
 //   raw get  - the server streams the file with createReadStream (1 MiB chunks) into the socket, the
 //              client writes the socket into a file with 1 MiB writes and fsyncs it;
 //   raw put  - the same the other way (the receiver stops at the known size, then acknowledges);
 //   rcpp2p get / put - FileClient against FileServer: frames, SHA-256 both sides, partial + fsync + rename.
-// Prints MiB/s per run and the median, and the ratio of rcpp2p to raw of the same run.
+// Prints MiB/s per run and the median, the ratio of rcpp2p to raw of the same run, and the CPU both
+// processes spent per GiB (user + system, from /proc), which the machine's load disturbs far less.
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, open, rm, stat } from 'node:fs/promises';
@@ -16,6 +18,7 @@ import { generateIdentity, type Identity } from '../../../src/secure/identity.js
 import { secureAsClient, secureAsServer } from '../../../src/secure/tls-channel.js';
 import { FileClient } from '../../../src/transfer/file-client.js';
 import { FileServer } from '../../../src/transfer/file-server.js';
+import { minus, ownCpu, plus, treeCpu } from '../../../bench/cpu.js';
 import { randomFile, tempDir } from './helpers.js';
 
 const MiB = 1024 * 1024;
@@ -126,53 +129,77 @@ async function main(): Promise<void> {
     child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim().split(' ').map(Number)));
   });
   const [rcppPort, rawPort] = ports as [number, number];
-  const rows: Record<string, number[]> = {
-    'raw get': [],
-    'rcpp2p get': [],
-    'raw put': [],
-    'rcpp2p put': [],
+  const names = ['raw get', 'rcpp2p get', 'raw put', 'rcpp2p put'] as const;
+  const rows = new Map(
+    names.map((n) => [n, { rate: [] as number[], user: [] as number[], sys: [] as number[] }]),
+  );
+  const childPid = child.pid!;
+  /** Runs one transfer; records MiB/s from `t0` (set by the step) and CPU s/GiB of both processes. */
+  const only = process.env['ONLY']?.split(',');
+  const measure = async (
+    name: (typeof names)[number],
+    step: () => Promise<number>,
+  ): Promise<void> => {
+    if (only && !only.includes(name.replace(' ', '-'))) return;
+    process.stderr.write(`${name}...\n`); // a cue for profilers attaching now
+    const cpu0 = plus(ownCpu(), treeCpu(childPid));
+    const ms = await step();
+    const cpu = minus(plus(ownCpu(), treeCpu(childPid)), cpu0);
+    const row = rows.get(name)!;
+    row.rate.push(sizeMiB / (ms / 1000));
+    row.user.push(cpu.user / (sizeMiB / 1024));
+    row.sys.push(cpu.sys / (sizeMiB / 1024));
   };
-  const rate = (ms: number): number => sizeMiB / (ms / 1000);
   try {
     for (let run = 0; run < runs; run++) {
-      // raw get
-      let t0 = Date.now();
-      const s1 = await dial(rawPort, ids);
-      s1.write('GET');
-      await receiveInto(s1, join(client.path, 'raw-get.bin'), size);
-      rows['raw get']!.push(rate(Date.now() - t0));
-      s1.destroy();
-      await rm(join(client.path, 'raw-get.bin'));
-      // rcpp2p get
+      await measure('raw get', async () => {
+        const t0 = Date.now();
+        const s1 = await dial(rawPort, ids);
+        s1.write('GET');
+        await receiveInto(s1, join(client.path, 'raw-get.bin'), size);
+        const ms = Date.now() - t0;
+        s1.destroy();
+        await rm(join(client.path, 'raw-get.bin'));
+        return ms;
+      });
       const into = join(client.path, `get-${run}`);
       await mkdir(into);
-      const c1 = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
-      t0 = Date.now();
-      const [g] = await c1.get(['src.bin'], into);
-      rows['rcpp2p get']!.push(rate(Date.now() - t0));
-      await c1.close();
-      if (!g?.ok) throw new Error(JSON.stringify(g));
-      await rm(into, { recursive: true });
-      // raw put
-      t0 = Date.now();
-      const s2 = await dial(rawPort, ids);
-      s2.write('PUT');
-      createReadStream(join(client.path, 'up.bin'), { highWaterMark: MiB }).pipe(s2, {
-        end: false,
+      await measure('rcpp2p get', async () => {
+        const c1 = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
+        const t0 = Date.now();
+        const [g] = await c1.get(['src.bin'], into);
+        const ms = Date.now() - t0;
+        await c1.close();
+        if (!g?.ok) throw new Error(JSON.stringify(g));
+        return ms;
       });
-      await new Promise((r) => s2.once('data', r)); // the server's acknowledgement after fsync
-      rows['raw put']!.push(rate(Date.now() - t0));
-      s2.destroy();
-      if ((await stat(join(server.path, 'raw-put.bin'))).size !== size)
-        throw new Error('raw put lost bytes');
-      await rm(join(server.path, 'raw-put.bin'));
-      // rcpp2p put
-      const c2 = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
-      t0 = Date.now();
-      const [p] = await c2.put([join(client.path, 'up.bin')], '', { force: true });
-      rows['rcpp2p put']!.push(rate(Date.now() - t0));
-      await c2.close();
-      if (!p?.ok) throw new Error(JSON.stringify(p));
+      await rm(into, { recursive: true });
+      await measure('raw put', async () => {
+        const t0 = Date.now();
+        const s2 = await dial(rawPort, ids);
+        s2.write('PUT');
+        createReadStream(join(client.path, 'up.bin'), { highWaterMark: MiB }).pipe(s2, {
+          end: false,
+        });
+        await new Promise((r) => s2.once('data', r)); // the server's acknowledgement after fsync
+        const ms = Date.now() - t0;
+        s2.destroy();
+        return ms;
+      });
+      const rawPut = join(server.path, 'raw-put.bin');
+      if (!only || only.includes('raw-put')) {
+        if ((await stat(rawPut)).size !== size) throw new Error('raw put lost bytes');
+        await rm(rawPut);
+      }
+      await measure('rcpp2p put', async () => {
+        const c2 = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
+        const t0 = Date.now();
+        const [p] = await c2.put([join(client.path, 'up.bin')], '', { force: true });
+        const ms = Date.now() - t0;
+        await c2.close();
+        if (!p?.ok) throw new Error(JSON.stringify(p));
+        return ms;
+      });
     }
   } finally {
     child.kill();
@@ -181,16 +208,28 @@ async function main(): Promise<void> {
   }
   const median = (xs: number[]): number =>
     [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+  const show = (xs: number[], digits: number): string =>
+    xs.map((x) => x.toFixed(digits).padStart(6)).join(' ');
   console.log(
-    `${sizeMiB} MiB over ${useTls ? 'TLS 1.3 over ' : ''}TCP on 127.0.0.1, ${runs} runs (MiB/s):`,
+    `${sizeMiB} MiB over ${useTls ? 'TLS 1.3 over ' : ''}TCP on 127.0.0.1, ${runs} runs:`,
   );
-  for (const [name, xs] of Object.entries(rows)) {
+  for (const [name, r] of rows) {
+    if (r.rate.length === 0) continue;
+    const cpu = r.user.map((u, k) => u + r.sys[k]!);
     console.log(
-      `  ${name.padEnd(11)} ${xs.map((x) => x.toFixed(0).padStart(5)).join(' ')}   median ${median(xs).toFixed(0)}`,
+      `  ${name.padEnd(11)} MiB/s ${show(r.rate, 0)}  median ${median(r.rate).toFixed(0).padStart(4)}` +
+        `   CPU s/GiB ${show(cpu, 2)}  median ${median(cpu).toFixed(2)}` +
+        ` (user ${median(r.user).toFixed(2)}, sys ${median(r.sys).toFixed(2)})`,
     );
   }
+  if (only) return;
+  const m = (name: (typeof names)[number], k: 'rate' | 'user'): number =>
+    median(rows.get(name)![k]);
   console.log(
-    `  get ratio ${(median(rows['rcpp2p get']!) / median(rows['raw get']!)).toFixed(2)}, put ratio ${(median(rows['rcpp2p put']!) / median(rows['raw put']!)).toFixed(2)}`,
+    `  get: ${(m('rcpp2p get', 'rate') / m('raw get', 'rate')).toFixed(2)}x raw throughput, ` +
+      `${(m('rcpp2p get', 'user') / m('raw get', 'user')).toFixed(2)}x raw user CPU; ` +
+      `put: ${(m('rcpp2p put', 'rate') / m('raw put', 'rate')).toFixed(2)}x, ` +
+      `${(m('rcpp2p put', 'user') / m('raw put', 'user')).toFixed(2)}x`,
   );
 }
 
