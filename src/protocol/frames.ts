@@ -1,6 +1,7 @@
 // Length-prefixed frames, sans-IO: `type:u8 | length:u32 BE | payload`.
 // Type 1 carries a control message (UTF-8 JSON), type 2 raw file bytes. Both are capped at
-// MAX_FRAME_PAYLOAD, checked from the header before a single payload byte is buffered.
+// MAX_FRAME_PAYLOAD, checked from the header before a single payload byte is buffered; a data frame
+// must carry at least one byte (an empty one would cost the receiver memory and time for nothing).
 //
 // FrameDecoder is fed whatever chunks the transport delivers and returns the complete frames.
 // States: `header` (collecting up to 5 header bytes) -> `payload` (collecting one frame's payload
@@ -8,8 +9,8 @@
 // A frame lying inside one chunk is returned as a slice of that chunk (no copy); a frame spanning
 // chunks is copied once into its own buffer, so the work is linear whatever the chunking.
 //
-// Errors: push() throws the RcppError (PROTOCOL_ERROR for an unknown type, FRAME_TOO_LARGE for a
-// length over the cap). When good frames preceded the bad header in the same chunk, push() returns
+// Errors: push() throws the RcppError (PROTOCOL_ERROR for an unknown type or an empty data frame,
+// FRAME_TOO_LARGE for a length over the cap). When good frames preceded the bad header in the same chunk, push() returns
 // them and the error is thrown by the next push(); `failure` tells a caller at once.
 
 import { RcppError } from '../errors.js';
@@ -33,6 +34,7 @@ export class FrameDecoder {
   private state: DecoderState = { s: 'header', filled: 0 };
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private readonly maxPayload: number;
+  private dataTotal = 0;
 
   constructor(opts: { maxPayload?: number } = {}) {
     this.maxPayload = opts.maxPayload ?? MAX_FRAME_PAYLOAD;
@@ -41,6 +43,11 @@ export class FrameDecoder {
   /** Bytes held for a frame that is not complete yet (part of a header or of a payload). */
   get pendingBytes(): number {
     return this.state.s === 'failed' ? 0 : this.state.filled;
+  }
+
+  /** Data payload bytes taken in so far, complete frames or not (progress on a slow link). */
+  get dataBytes(): number {
+    return this.dataTotal;
   }
 
   /** The error that stopped this decoder, if any. */
@@ -61,6 +68,7 @@ export class FrameDecoder {
         const n = Math.min(st.buf.length - st.filled, chunk.length - at);
         chunk.copy(st.buf, st.filled, at, at + n);
         st.filled += n;
+        if (st.kind === 'data') this.dataTotal += n;
         at += n;
         if (st.filled === st.buf.length) {
           frames.push({ kind: st.kind, payload: st.buf });
@@ -88,12 +96,14 @@ export class FrameDecoder {
       if (kind === undefined) break;
       if (chunk.length - at >= length) {
         frames.push({ kind, payload: chunk.subarray(at, at + length) });
+        if (kind === 'data') this.dataTotal += length;
         at += length;
         this.state = { s: 'header', filled: 0 };
       } else {
         // allocUnsafeSlow: the buffer owns its memory (not a slice of Node's shared pool).
         const buf = Buffer.allocUnsafeSlow(length);
         const n = chunk.copy(buf, 0, at);
+        if (kind === 'data') this.dataTotal += n;
         at += n;
         this.state = { s: 'payload', kind, buf, filled: n };
       }
@@ -115,6 +125,8 @@ export class FrameDecoder {
         'FRAME_TOO_LARGE',
         `The peer announced a frame of ${length} bytes; the limit is ${this.maxPayload}.`,
       );
+    } else if (type === FRAME_DATA && length === 0) {
+      error = new RcppError('PROTOCOL_ERROR', 'The peer sent an empty data frame.');
     }
     if (error) {
       this.state = { s: 'failed', error };
@@ -145,7 +157,7 @@ export function encodeControl<T extends { t: string }>(msg: T): Buffer {
 
 /** The 5-byte header of a data frame; the payload is written after it unchanged (no copy). */
 export function encodeDataHeader(length: number): Buffer {
-  if (!Number.isInteger(length) || length < 0 || length > MAX_FRAME_PAYLOAD) {
+  if (!Number.isInteger(length) || length < 1 || length > MAX_FRAME_PAYLOAD) {
     throw new RcppError('INTERNAL', `A data frame of ${length} bytes cannot be encoded.`);
   }
   return header(FRAME_DATA, length);

@@ -27,7 +27,6 @@ function sample(): { wire: Buffer; frames: Frame[] } {
   const payloads: Frame[] = [
     { kind: 'control', payload: Buffer.from(JSON.stringify({ t: 'hello' })) },
     { kind: 'data', payload: Buffer.from('abc') },
-    { kind: 'data', payload: Buffer.alloc(0) },
     { kind: 'control', payload: Buffer.from(JSON.stringify({ t: 'done' })) },
     { kind: 'data', payload: Buffer.from([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) },
   ];
@@ -59,6 +58,7 @@ describe('frames', () => {
     assert.equal(encodeDataHeader(1000).readUInt32BE(1), 1000);
     assert.throws(() => encodeDataHeader(MAX_FRAME_PAYLOAD + 1));
     assert.throws(() => encodeDataHeader(-1));
+    assert.throws(() => encodeDataHeader(0));
   });
 
   it('refuses to encode a control message over the cap', () => {
@@ -128,6 +128,16 @@ describe('frames', () => {
     const d = new FrameDecoder();
     assert.deepEqual(d.push(header(FRAME_DATA, MAX_FRAME_PAYLOAD)), []);
     assert.equal(d.pendingBytes, 0);
+  });
+
+  it('refuses an empty data frame', () => {
+    const d = new FrameDecoder();
+    assert.throws(
+      () => d.push(header(FRAME_DATA, 0)),
+      (err) =>
+        isRcppError(err) && err.code === 'PROTOCOL_ERROR' && /empty data frame/.test(err.message),
+    );
+    assert.ok(d.failure);
   });
 
   it('refuses an unknown frame type', () => {
