@@ -2,8 +2,8 @@
 // production).
 //
 // Reading: every chunk goes through FrameDecoder; control frames are parsed into Messages at once
-// (keepalives are dropped here, they only prove the peer is alive) and queued with data frames.
-// Each queued item is charged its payload plus
+// (keepalives are dropped here, they only prove the peer is alive) and queued with data frames (as
+// the chunk slices they arrived in, never copied). Each queued item is charged its payload plus
 // ITEM_OVERHEAD bytes; above `highWaterBytes` charged or `maxItems` items the stream is paused until
 // the reader has taken the queue down to a quarter of both, so a fast or hostile peer cannot make us
 // hold more than that plus one frame and one chunk. read() returns queued items in order, then the
@@ -33,7 +33,10 @@ import { abortError, RcppError } from '../errors.js';
 import { encodeControl, encodeDataHeader, FrameDecoder } from '../protocol/frames.js';
 import { decodeMessage, type Message } from '../protocol/messages.js';
 
-export type Incoming = { kind: 'message'; msg: Message } | { kind: 'data'; payload: Buffer };
+export type Incoming =
+  | { kind: 'message'; msg: Message }
+  /** A data frame's payload as the slices it arrived in (`length` bytes in all). */
+  | { kind: 'data'; pieces: Buffer[]; length: number };
 
 export interface ChannelOptions {
   /** Who is at the other end, for sentences: "the server ASUS", "client laptop". */
@@ -157,7 +160,7 @@ export class FrameChannel {
     try {
       for (const frame of this.decoder.push(chunk)) {
         if (frame.kind === 'data') {
-          this.enqueue({ kind: 'data', payload: frame.payload }, frame.payload.length);
+          this.enqueue({ kind: 'data', pieces: frame.pieces, length: frame.length }, frame.length);
           queued = true;
           continue;
         }

@@ -5,8 +5,9 @@
 //     free space is checked for what is still missing.
 //   FileSink.open(offset): the partial (mode 0600) is cut to the sender's offset; the SHA-256 of the
 //     kept prefix is carried over, so the final hash covers the whole content.
-//   write: each payload is written at its position while it is hashed (the write is in flight on
-//     libuv's pool while the main thread hashes), at most one write outstanding.
+//   write: each payload (a data frame's chunk slices, never copied) is written with one writev at its
+//     position while it is hashed (the write is in flight on libuv's pool while the main thread
+//     hashes), at most one write outstanding.
 //   commit: hash compared with the sender's; on mismatch the partial is deleted (INTEGRITY_MISMATCH)
 //     and nothing is replaced. Otherwise sender's mtime, fsync, then link (no overwrite) or rename
 //     (force) into place; the folder is recorded for one fsync at the end of the command.
@@ -152,28 +153,37 @@ export class FileSink {
     return this.failure;
   }
 
-  /** Writes one payload; resolves once the previous write finished and this one is under way. */
-  async write(payload: Buffer): Promise<void> {
-    if (payload.length > this.remaining) {
+  /**
+   * Writes one payload (a buffer, or the slices of a data frame) at the next position and hashes it;
+   * resolves once the previous write finished and this one is under way.
+   */
+  async write(payload: Buffer | readonly Buffer[]): Promise<void> {
+    const pieces = Buffer.isBuffer(payload) ? [payload] : payload;
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
+    if (length > this.remaining) {
       throw new RcppError(
         'PROTOCOL_ERROR',
         `The sender sent more than the ${this.prepared.spec.size} bytes announced for ${quote(this.prepared.spec.shown)}.`,
       );
     }
-    this.remaining -= payload.length;
+    this.remaining -= length;
     if (this.inflight) await this.inflight;
     if (this.failure) return;
-    this.inflight = this.writeAt(payload, this.position);
-    this.position += payload.length;
-    this.hash.update(payload);
+    this.inflight = this.writeAt(pieces, this.position);
+    this.position += length;
+    for (const piece of pieces) this.hash.update(piece);
   }
 
-  private async writeAt(buf: Buffer, pos: number): Promise<void> {
+  /** One writev per payload; a short write (rare on files) continues from where it stopped. */
+  private async writeAt(pieces: readonly Buffer[], pos: number): Promise<void> {
     try {
-      let done = 0;
-      while (done < buf.length) {
-        const { bytesWritten } = await this.fh.write(buf, done, buf.length - done, pos + done);
-        done += bytesWritten;
+      let rest = pieces;
+      while (rest.length > 0) {
+        const { bytesWritten } = await this.fh.writev(rest as Buffer[], pos);
+        if (bytesWritten <= 0) throw new Error('the disk accepted no bytes');
+        pos += bytesWritten;
+        rest = after(rest, bytesWritten);
       }
     } catch (err) {
       this.failure = fsError(err, this.prepared.spec.shown);
@@ -228,6 +238,14 @@ export class FileSink {
     this.closed = true;
     await this.fh.close().catch(() => {});
   }
+}
+
+/** The slices left once the first `n` bytes of `pieces` are written. */
+function after(pieces: readonly Buffer[], n: number): readonly Buffer[] {
+  let k = 0;
+  while (k < pieces.length && n >= pieces[k]!.length) n -= pieces[k++]!.length;
+  if (k === pieces.length) return [];
+  return [pieces[k]!.subarray(n), ...pieces.slice(k + 1)];
 }
 
 /**

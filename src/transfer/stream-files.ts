@@ -182,11 +182,11 @@ export async function receiveFiles(
       const item = await ch.read(opts.signal);
       if (item.kind === 'data') {
         if (!cur) throw protocolError(`${ch.peer} sent file data outside a file.`);
-        const n = item.payload.length;
+        const n = item.length;
         if (n > cur.left) throw protocolError(`${ch.peer} sent more bytes than the file has.`);
         cur.left -= n;
         if (!cur.sink) continue; // a file we gave up on: drop its bytes
-        await cur.sink.write(item.payload);
+        await cur.sink.write(item.pieces);
         const error = cur.sink.error;
         if (error) {
           await cur.sink.abandon(true);

@@ -56,7 +56,8 @@ describe('FrameChannel', () => {
     a.write(encodeControl({ t: 'done' }));
     assert.deepEqual(await ch.readMessage(), { t: 'file', i: 0, offset: 0 });
     const data = await ch.read();
-    assert.ok(data.kind === 'data' && data.payload.toString() === 'abc');
+    assert.ok(data.kind === 'data' && Buffer.concat(data.pieces).toString() === 'abc');
+    assert.equal(data.length, 3);
     assert.deepEqual(await ch.readMessage(), { t: 'done' });
     ch.destroy();
   });
