@@ -197,6 +197,19 @@ export function encodeDataHeader(length: number): Buffer {
   return header(FRAME_DATA, length);
 }
 
+/**
+ * Writes a data frame's header into the first FRAME_HEADER_BYTES of `frame`, whose rest is the
+ * payload: a sender that reads file bytes in after that room sends the frame as one buffer.
+ */
+export function putDataHeader(frame: Buffer): void {
+  const length = frame.length - FRAME_HEADER_BYTES;
+  if (length < 1 || length > MAX_FRAME_PAYLOAD) {
+    throw new RcppError('INTERNAL', `A data frame of ${length} bytes cannot be encoded.`);
+  }
+  frame[0] = FRAME_DATA;
+  frame.writeUInt32BE(length, 1);
+}
+
 /** Size in bytes of a value once JSON-encoded; used to split long messages into parts. */
 export function encodedSize(value: unknown): number {
   return Buffer.byteLength(JSON.stringify(value), 'utf8');

@@ -19,8 +19,9 @@
 // read() in failed, ended or closing, once the queue is empty, throws lost(): the failure if there
 // was one, else CONNECTION_LOST. flush() throws the failure at once.
 //
-// Writing: control messages are written at once; data frames are a header and the payload written
-// corked (one writev, no copy); flush() waits for 'drain'.
+// Writing: control messages are written at once; a data frame is one buffer with the header in
+// front of the payload (sendFrame: the sender reads file bytes in behind the header's room), or a
+// header and a payload written corked (sendData); flush() waits for 'drain'.
 //
 // Waiting (read, flush) checks the signal on every call, even with items queued, and fails with
 // TIMEOUT when the peer makes no progress. Progress is a message other than keepalive, data bytes,
@@ -28,9 +29,15 @@
 // allowed while keepalives keep coming within `idleTimeoutMs`, for at most `busyLimitMs` in all, so
 // keepalives alone cannot hold a connection for ever.
 
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { abortError, RcppError } from '../errors.js';
-import { encodeControl, encodeDataHeader, FrameDecoder } from '../protocol/frames.js';
+import {
+  encodeControl,
+  encodeDataHeader,
+  FrameDecoder,
+  putDataHeader,
+} from '../protocol/frames.js';
 import { decodeMessage, type Message } from '../protocol/messages.js';
 
 export type Incoming =
@@ -264,6 +271,27 @@ export class FrameChannel {
     this.stream.write(encodeDataHeader(payload.length));
     this.stream.write(payload);
     this.stream.uncork();
+    this.lastSentAt = Date.now();
+    return !this.stream.writableNeedDrain;
+  }
+
+  /**
+   * Writes one data frame held in one buffer: FRAME_HEADER_BYTES of room (filled in here), then the
+   * payload. One write, where header + payload would make TLS copy both into one new buffer.
+   * `reusable` runs once the stream is done with `frame`, so the caller may fill it again: on a
+   * socket (TLS included) after the write completed, since the bytes were copied or encrypted by
+   * then; never on other streams, which may hand the buffer itself to a reader.
+   */
+  sendFrame(frame: Buffer, reusable?: () => void): boolean {
+    if (!this.writable) throw this.lost();
+    putDataHeader(frame);
+    if (reusable && this.stream instanceof Socket) {
+      this.stream.write(frame, (err) => {
+        if (!err) reusable();
+      });
+    } else {
+      this.stream.write(frame);
+    }
     this.lastSentAt = Date.now();
     return !this.stream.writableNeedDrain;
   }

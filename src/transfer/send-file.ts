@@ -12,8 +12,8 @@
 import { createHash, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import { fsError, isRcppError, RcppError } from '../errors.js';
-import { DATA_CHUNK_BYTES } from '../protocol/limits.js';
+import { abortError, fsError, isRcppError, RcppError } from '../errors.js';
+import { DATA_CHUNK_BYTES, FRAME_HEADER_BYTES } from '../protocol/limits.js';
 import type { ResumeInfo } from '../protocol/messages.js';
 import { canResume } from '../protocol/resume.js';
 import { quote } from '../protocol/text.js';
@@ -110,6 +110,31 @@ export async function sendFile(
   }
 }
 
+/**
+ * Frame buffers for one file (header room, then up to 1 MiB read from the file), reused once the
+ * channel is done with them: a fresh 1 MiB buffer per chunk costs the kernel a page fault per 4 KiB
+ * (about 0.6 s of CPU per GiB on the bench machine).
+ */
+class FrameBuffers {
+  private readonly free: Buffer[] = [];
+
+  take(len: number): Buffer {
+    if (len < SMALL_READ) return Buffer.allocUnsafe(FRAME_HEADER_BYTES + len);
+    return this.free.pop() ?? Buffer.allocUnsafeSlow(FRAME_HEADER_BYTES + DATA_CHUNK_BYTES);
+  }
+
+  give(buf: Buffer): void {
+    if (buf.length === FRAME_HEADER_BYTES + DATA_CHUNK_BYTES && this.free.length < MAX_FREE) {
+      this.free.push(buf);
+    }
+  }
+}
+
+/** Reads shorter than this get a buffer of their own (small files). */
+const SMALL_READ = 64 * 1024;
+/** Buffers kept for reuse: one being read, one or two in the channel. */
+const MAX_FREE = 4;
+
 /** Streams [offset, size); false when the peer stopped this file. */
 async function streamBody(
   ch: FrameChannel,
@@ -119,17 +144,24 @@ async function streamBody(
   hash: Hash,
   ctx: SendContext,
 ): Promise<boolean> {
+  const buffers = new FrameBuffers();
   let pos = offset;
-  let next = pos < spec.size ? readChunk(fh, pos, spec) : undefined;
+  let next = pos < spec.size ? readChunk(fh, pos, spec, buffers) : undefined;
   while (next) {
-    const chunk = await next;
+    if (ctx.signal?.aborted) throw abortError(ctx.signal);
+    const { buf, frame } = await next;
+    const chunk = frame.subarray(FRAME_HEADER_BYTES);
     if (chunk.length === 0) throw new LocalError(changed(spec.shown));
     const at = pos;
     pos += chunk.length;
     // The next read runs on libuv's pool while this chunk goes out and is hashed.
-    next = pos < spec.size ? readChunk(fh, pos, spec) : undefined;
-    const wire = ctx.hooks?.alterChunk ? ctx.hooks.alterChunk(spec.shown, at, chunk) : chunk;
-    const room = ch.sendData(wire);
+    next = pos < spec.size ? readChunk(fh, pos, spec, buffers) : undefined;
+    let room: boolean;
+    if (ctx.hooks?.alterChunk) {
+      room = ch.sendData(ctx.hooks.alterChunk(spec.shown, at, chunk));
+    } else {
+      room = ch.sendFrame(frame, () => buffers.give(buf));
+    }
     hash.update(chunk); // while the frame is on its way
     ctx.onBytes?.(pos - offset);
     if (ctx.peerStopped()) return false;
@@ -138,13 +170,19 @@ async function streamBody(
   return true;
 }
 
-function readChunk(fh: FileHandle, pos: number, spec: SendSpec): Promise<Buffer> {
+/** Reads up to 1 MiB at `pos` behind a frame header's room; `frame` is the part filled. */
+function readChunk(
+  fh: FileHandle,
+  pos: number,
+  spec: SendSpec,
+  buffers: FrameBuffers,
+): Promise<{ buf: Buffer; frame: Buffer }> {
   const len = Math.min(DATA_CHUNK_BYTES, spec.size - pos);
   const p = (async () => {
-    const buf = Buffer.allocUnsafe(len);
+    const buf = buffers.take(len);
     try {
-      const { bytesRead } = await fh.read(buf, 0, len, pos);
-      return bytesRead === len ? buf : buf.subarray(0, bytesRead);
+      const { bytesRead } = await fh.read(buf, FRAME_HEADER_BYTES, len, pos);
+      return { buf, frame: buf.subarray(0, FRAME_HEADER_BYTES + bytesRead) };
     } catch (err) {
       throw new LocalError(fsError(err, spec.shown));
     }
