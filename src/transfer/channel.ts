@@ -296,6 +296,16 @@ export class FrameChannel {
     return !this.stream.writableNeedDrain;
   }
 
+  /** Runs `writes` (sends) with the stream corked, so they leave in one write (one TLS record). */
+  batch(writes: () => void): void {
+    this.stream.cork();
+    try {
+      writes();
+    } finally {
+      this.stream.uncork();
+    }
+  }
+
   /** Waits until the stream's write buffer has drained; throws the peer's failure at once. */
   async flush(signal?: AbortSignal): Promise<void> {
     const since = Date.now();

@@ -1,4 +1,6 @@
 // Sending one file: `file {i, offset}`, data frames of up to 1 MiB, then `file-end {i, sha256}`.
+// A file of up to 64 KiB without resume info takes a short path (sendSmall) built for trees of many
+// small files: synchronous reads, one write for its three frames.
 //
 // The file is opened and checked against the size and mtime announced earlier; with resume info the
 // matching prefix is skipped (block-hashes.ts). Reading is double-buffered: the next 1 MiB read is in
@@ -9,8 +11,8 @@
 // Local file problems come back as { ok: false } (the caller reports them per file); connection
 // problems (CONNECTION_LOST, TIMEOUT, ABORTED) are thrown.
 
-import { createHash, type Hash } from 'node:crypto';
-import { constants } from 'node:fs';
+import { createHash, hash, type Hash } from 'node:crypto';
+import { closeSync, constants, fstatSync, openSync, readSync, type Stats } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { abortError, fsError, isRcppError, RcppError } from '../errors.js';
 import { DATA_CHUNK_BYTES, FRAME_HEADER_BYTES } from '../protocol/limits.js';
@@ -79,6 +81,7 @@ export async function sendFile(
   resume: ResumeInfo | undefined,
   ctx: SendContext,
 ): Promise<SendOutcome> {
+  if (spec.size <= SMALL_FILE && !resume && !ctx.hooks?.alterChunk) return sendSmall(ch, spec, ctx);
   let fh: FileHandle | undefined;
   try {
     fh = await local(spec.shown, () => open(spec.abs, constants.O_RDONLY | constants.O_NOFOLLOW));
@@ -107,6 +110,61 @@ export async function sendFile(
     return { kind: 'failed', error: err.error };
   } finally {
     await fh?.close().catch(() => {});
+  }
+}
+
+/** Files up to this size are sent by sendSmall(). */
+const SMALL_FILE = 64 * 1024;
+
+/**
+ * A small file in one go. Opening, reading and checking it are synchronous calls: a few µs each on
+ * a local disk, where each asynchronous call costs about 30 µs of CPU in thread hand-offs (measured
+ * on the bench machine: 10 times the call itself), and a tree of small files is nothing but such
+ * calls. Its `file` message, data frame and `file-end` leave in one write (one TLS record).
+ */
+function sendSmall(ch: FrameChannel, spec: SendSpec, ctx: SendContext): SendOutcome {
+  let frame: Buffer;
+  let fd: number | undefined;
+  try {
+    fd = openSync(spec.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
+    if (!unchanged(fstatSync(fd), spec)) return { kind: 'failed', error: changed(spec.shown) };
+    frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + spec.size);
+    let got = 0;
+    while (got < spec.size) {
+      const n = readSync(fd, frame, FRAME_HEADER_BYTES + got, spec.size - got, got);
+      if (n === 0) break;
+      got += n;
+    }
+    if (got !== spec.size || !unchanged(fstatSync(fd), spec)) {
+      return { kind: 'failed', error: changed(spec.shown) };
+    }
+  } catch (err) {
+    return { kind: 'failed', error: isRcppError(err) ? err : fsError(err, spec.shown) };
+  } finally {
+    if (fd !== undefined) closeQuietly(fd);
+  }
+  const content = frame.subarray(FRAME_HEADER_BYTES);
+  const sha256 = hash('sha256', content, 'hex');
+  ch.batch(() => {
+    ch.send({ t: 'file', i: spec.i, offset: 0 });
+    if (spec.size > 0) ch.sendFrame(frame);
+    ch.send({ t: 'file-end', i: spec.i, sha256 });
+  });
+  ctx.onStart?.(0);
+  ctx.onBytes?.(spec.size);
+  ctx.peerStopped(); // reads what the peer sent meanwhile; this file is complete on the wire anyway
+  return { kind: 'sent', sha256, offset: 0 };
+}
+
+function unchanged(st: Stats, spec: SendSpec): boolean {
+  return st.size === spec.size && st.mtimeMs === spec.mtimeMs;
+}
+
+function closeQuietly(fd: number): void {
+  try {
+    closeSync(fd);
+  } catch {
+    // nothing was written: a failed close loses nothing
   }
 }
 
