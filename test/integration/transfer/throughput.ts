@@ -1,5 +1,6 @@
 // Loopback throughput, not a test: node dist/test/integration/transfer/throughput.js [MiB] [runs] [tls]
-// (ONLY=rcpp2p-get,raw-get,... runs only those rows.)
+// (ONLY=rcpp2p-get,raw-get,rcpp2p-get-tree,... runs only those rows; TREE=N adds a get and a put of a folder of N
+// files of 4 KiB, reported in files/s.)
 // Two processes (this one as the client, a child as the server) over TCP on 127.0.0.1, plain or,
 // with `tls`, wrapped in TLS 1.3 as in production (src/secure/tls-channel.ts) for every connection:
 //   raw get  - the server streams the file with createReadStream (1 MiB chunks) into the socket, the
@@ -10,7 +11,8 @@
 // processes spent per GiB (user + system, from /proc), which the machine's load disturbs far less.
 import { spawn } from 'node:child_process';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rm, stat } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
@@ -22,6 +24,15 @@ import { minus, ownCpu, plus, treeCpu } from '../../../bench/cpu.js';
 import { randomFile, tempDir } from './helpers.js';
 
 const MiB = 1024 * 1024;
+
+/** A folder of `files` files of 4 KiB of random bytes, 100 to a subfolder. */
+async function makeTree(root: string, files: number): Promise<void> {
+  for (let n = 0; n < files; n++) {
+    const dir = join(root, `d${Math.floor(n / 100)}`);
+    if (n % 100 === 0) await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, `f${n}.bin`), randomBytes(4096));
+  }
+}
 
 interface Ids {
   server: Identity;
@@ -129,7 +140,19 @@ async function main(): Promise<void> {
     child.stdout.once('data', (d: Buffer) => resolve(d.toString().trim().split(' ').map(Number)));
   });
   const [rcppPort, rawPort] = ports as [number, number];
-  const names = ['raw get', 'rcpp2p get', 'raw put', 'rcpp2p put'] as const;
+  const names = [
+    'raw get',
+    'rcpp2p get',
+    'raw put',
+    'rcpp2p put',
+    'rcpp2p get tree',
+    'rcpp2p put tree',
+  ] as const;
+  const treeFiles = Number(process.env['TREE'] ?? 0);
+  if (treeFiles > 0) {
+    await makeTree(join(server.path, 'tree'), treeFiles);
+    await makeTree(join(client.path, 'tree'), treeFiles);
+  }
   const rows = new Map(
     names.map((n) => [n, { rate: [] as number[], user: [] as number[], sys: [] as number[] }]),
   );
@@ -140,15 +163,23 @@ async function main(): Promise<void> {
     name: (typeof names)[number],
     step: () => Promise<number>,
   ): Promise<void> => {
-    if (only && !only.includes(name.replace(' ', '-'))) return;
+    const picked = only === undefined || only.includes(name.replaceAll(' ', '-'));
+    const skip = name.endsWith('tree')
+      ? treeFiles === 0 || (only !== undefined && !picked)
+      : !picked;
+    if (skip) return;
     process.stderr.write(`${name}...\n`); // a cue for profilers attaching now
     const cpu0 = plus(ownCpu(), treeCpu(childPid));
     const ms = await step();
     const cpu = minus(plus(ownCpu(), treeCpu(childPid)), cpu0);
     const row = rows.get(name)!;
-    row.rate.push(sizeMiB / (ms / 1000));
-    row.user.push(cpu.user / (sizeMiB / 1024));
-    row.sys.push(cpu.sys / (sizeMiB / 1024));
+    // A tree's rate is in files/s and its CPU in seconds per 1,000 files.
+    const [amount, per] = name.endsWith('tree')
+      ? [treeFiles, treeFiles / 1000]
+      : [sizeMiB, sizeMiB / 1024];
+    row.rate.push(amount / (ms / 1000));
+    row.user.push(cpu.user / per);
+    row.sys.push(cpu.sys / per);
   };
   try {
     for (let run = 0; run < runs; run++) {
@@ -200,9 +231,33 @@ async function main(): Promise<void> {
         if (!p?.ok) throw new Error(JSON.stringify(p));
         return ms;
       });
+      const treeInto = join(client.path, `tree-get-${run}`);
+      await mkdir(treeInto);
+      await measure('rcpp2p get tree', async () => {
+        const c = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
+        const t0 = Date.now();
+        const got = await c.get(['tree'], treeInto);
+        const ms = Date.now() - t0;
+        await c.close();
+        if (got.length !== treeFiles || !got.every((r) => r.ok)) throw new Error('tree get failed');
+        return ms;
+      });
+      await rm(treeInto, { recursive: true, force: true });
+      await measure('rcpp2p put tree', async () => {
+        const c = await FileClient.open(await dial(rcppPort, ids), { clientName: 'tester' });
+        const t0 = Date.now();
+        const put = await c.put([join(client.path, 'tree')], `tree-put-${run}`);
+        const ms = Date.now() - t0;
+        await c.close();
+        if (put.length !== treeFiles || !put.every((r) => r.ok)) throw new Error('tree put failed');
+        return ms;
+      });
     }
   } finally {
     child.kill();
+    process.stderr.write(
+      `client peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`,
+    );
     await server.cleanup();
     await client.cleanup();
   }
@@ -211,14 +266,17 @@ async function main(): Promise<void> {
   const show = (xs: number[], digits: number): string =>
     xs.map((x) => x.toFixed(digits).padStart(6)).join(' ');
   console.log(
-    `${sizeMiB} MiB over ${useTls ? 'TLS 1.3 over ' : ''}TCP on 127.0.0.1, ${runs} runs:`,
+    `${sizeMiB} MiB over ${useTls ? 'TLS 1.3 over ' : ''}TCP on 127.0.0.1, ${runs} runs` +
+      (treeFiles
+        ? ` (trees: ${treeFiles} files of 4 KiB, files/s and CPU s per 1,000 files):`
+        : ':'),
   );
   for (const [name, r] of rows) {
     if (r.rate.length === 0) continue;
     const cpu = r.user.map((u, k) => u + r.sys[k]!);
     console.log(
-      `  ${name.padEnd(11)} MiB/s ${show(r.rate, 0)}  median ${median(r.rate).toFixed(0).padStart(4)}` +
-        `   CPU s/GiB ${show(cpu, 2)}  median ${median(cpu).toFixed(2)}` +
+      `  ${name.padEnd(15)} ${name.endsWith('tree') ? 'files/s' : 'MiB/s'} ${show(r.rate, 0)}  median ${median(r.rate).toFixed(0).padStart(4)}` +
+        `   CPU s/${name.endsWith('tree') ? '1000' : 'GiB'} ${show(cpu, 2)}  median ${median(cpu).toFixed(2)}` +
         ` (user ${median(r.user).toFixed(2)}, sys ${median(r.sys).toFixed(2)})`,
     );
   }
@@ -235,6 +293,11 @@ async function main(): Promise<void> {
 
 if (process.argv[2] === '--serve') {
   const ids = process.env.BENCH_IDS ? (JSON.parse(process.env.BENCH_IDS) as Ids) : undefined;
-  process.on('SIGTERM', () => process.exit(0)); // a normal exit, so --cpu-prof writes its profile
+  process.on('SIGTERM', () => {
+    process.stderr.write(
+      `server peak RSS ${Math.round(process.resourceUsage().maxRSS / 1024)} MB\n`,
+    );
+    process.exit(0); // a normal exit, so --cpu-prof writes its profile
+  });
   void serveChild(process.argv[3]!, Number(process.argv[4]), ids);
 } else void main();
