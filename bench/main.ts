@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|small-files|relay|setup] [-- --out DIR]: rcpp2p against baselines measured in the
+// npm run bench [-- --quick] [-- --runs N] [-- --size-mib N] [-- --only throughput|small-files|relay|setup|load] [-- --out DIR]: rcpp2p against baselines measured in the
 // same run, in the NAT lab (root). Prints a table of min / median / max with ratios to the
 // baselines, and writes the raw figures (JSON) and a chart (SVG) under DIR (default bench-results/).
 //
@@ -10,7 +10,10 @@
 //                    (ssh -R on the server side, ssh -W on the client side).
 //   set-up           command start to exit for a 1-byte get (direct and relayed), next to
 //                    `ssh rendezvous true` with the same key and `node -e 0`.
-//   memory           peak RSS of both rcpp2p processes while moving the big file.
+//   small files      a folder of 10,000 files of 4 KiB, get and put, next to tar piped through ssh.
+//   CPU              user + system seconds of both ends per GiB (and per 1,000 small files).
+//   memory           peak RSS of both rcpp2p processes for the big file and for the folder.
+//   load             (--only load) 16 clients behind one NAT at once against one file server.
 //
 // Runs of rcpp2p and of its baselines alternate, so a slow spell of the machine hits both. Every
 // received file is checked against the SHA-256 of what was sent.
@@ -70,6 +73,9 @@ const SMALL_FILES = quick ? 1000 : 10_000;
 const SMALL = `folder of ${SMALL_FILES} x 4 KiB`;
 const TAR_GET = `ssh host tar c | tar x, ${SMALL}`;
 const TAR_PUT = `tar c | ssh host tar x, ${SMALL}`;
+/** The load case: this many clients at once against one file server. */
+const LOAD_CLIENTS = quick ? 4 : 16;
+const LOAD_SERVER_RSS = `file server peak RSS (${LOAD_CLIENTS} clients at once)`;
 const RSS_SERIES = [
   'client peak RSS (direct get, 1 file)',
   'client peak RSS (direct put, 1 file)',
@@ -79,6 +85,7 @@ const RSS_SERIES = [
   `file server peak RSS (gets and puts, ${SMALL})`,
   'client peak RSS (relayed get)',
   'file server peak RSS (relayed gets)',
+  LOAD_SERVER_RSS,
 ];
 const LIMITED = '200 Mbit/s link';
 
@@ -126,6 +133,7 @@ async function main(): Promise<number> {
   if (!only || only === 'small-files') await timed('many small files', smallFiles);
   if (!only || only === 'relay') await timed('relay throughput', relay);
   if (!only || only === 'setup') await timed('set-up time', setupTimes);
+  if (only === 'load') await timed(`load: ${LOAD_CLIENTS} clients at once`, manyClients);
   const seconds = (Date.now() - started.getTime()) / 1000;
   const text = table();
   console.log(`\n${text}`);
@@ -433,6 +441,60 @@ async function relay(): Promise<void> {
   });
 }
 
+/**
+ * LOAD_CLIENTS clients behind one NAT, each with its own name, config and port, run a 1-byte get
+ * from one file server at the same moment: how many succeed, their link set-up (p50 / p95), and
+ * the file server's peak RSS.
+ */
+async function manyClients(): Promise<void> {
+  await withPeers({ server: 'drop', client: 'drop' }, LOAD_SERVER_RSS, async (lab, peers) => {
+    await writeFile(join(peers.workDir, 'one.txt'), 'x');
+    const clients = Array.from({ length: LOAD_CLIENTS }, (_, k) => ({
+      name: `LOAD${k}`,
+      config: join(peers.dir, `load-${k}.json`),
+      dir: join(peers.dir, `load-${k}`),
+    }));
+    for (const [k, c] of clients.entries()) {
+      await mkdir(c.dir);
+      await peers.configure(c.config, ['--client-name', c.name, '--port', String(42001 + k)]);
+      const r = await lab.exec('client', process.execPath, [
+        RCPP2P_BIN,
+        '--config',
+        c.config,
+        '--addclient',
+      ]);
+      if (r.code !== 0) throw new Error(`--addclient for ${c.name} failed: ${describeRun(r)}`);
+    }
+    for (let i = 0; i < RUNS; i++) {
+      const runs = await Promise.all(
+        clients.map(async (c) => {
+          await rm(join(c.dir, 'one.txt'), { force: true });
+          const r = await lab.exec(
+            'client',
+            process.execPath,
+            [RCPP2P_BIN, '--config', c.config, '--get', peers.serverName, 'one.txt', '--json'],
+            { cwd: c.dir, timeoutMs: 120_000 },
+          );
+          const result = jsonLines(r.stdout)[0];
+          return r.code === 0 && result?.['ok'] === true
+            ? Number(result['setupMs']) / 1000
+            : undefined;
+        }),
+      );
+      const ok = runs.filter((t): t is number => t !== undefined).sort((a, b) => a - b);
+      record(
+        `load: ${LOAD_CLIENTS} clients at once, 1-byte gets that succeeded`,
+        'count',
+        ok.length,
+      );
+      if (ok.length === 0) continue;
+      const at = (q: number): number => ok[Math.min(ok.length - 1, Math.floor(q * ok.length))]!;
+      record(`load: link set-up, p50 of ${LOAD_CLIENTS} clients at once`, 's', at(0.5));
+      record(`load: link set-up, p95 of ${LOAD_CLIENTS} clients at once`, 's', at(0.95));
+    }
+  });
+}
+
 /** Seconds for `rcpp2p --version` in the client's namespace: Node plus loading the CLI's modules. */
 async function cliStart(lab: Lab): Promise<number> {
   const started = performance.now();
@@ -557,6 +619,10 @@ function table(): string {
   add('rcpp2p direct: link set-up inside the process');
   add('rcpp2p 1-byte get, relayed: command start to exit', 'floor: ssh rendezvous true (same key)');
   add('rcpp2p relayed: link set-up inside the process');
+  section(`-- load (--only load): ${LOAD_CLIENTS} clients behind one NAT at once, one file server`);
+  add(`load: ${LOAD_CLIENTS} clients at once, 1-byte gets that succeeded`);
+  add(`load: link set-up, p50 of ${LOAD_CLIENTS} clients at once`);
+  add(`load: link set-up, p95 of ${LOAD_CLIENTS} clients at once`);
   section('-- peak RSS');
   for (const name of RSS_SERIES) add(name);
   return lines.join('\n') + '\n';

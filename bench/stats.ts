@@ -7,7 +7,7 @@ export interface Series {
 }
 
 /** Throughput, seconds, peak memory, CPU seconds (user + system) per GiB or per 1,000 files, files/s. */
-export type Unit = 'MiB/s' | 's' | 'MB' | 'CPU s/GiB' | 'CPU s/1,000 files' | 'files/s';
+export type Unit = 'MiB/s' | 's' | 'MB' | 'CPU s/GiB' | 'CPU s/1,000 files' | 'files/s' | 'count';
 
 export interface Summary {
   min: number;
@@ -34,6 +34,7 @@ export function formatFigure(value: number, unit: Unit): string {
   if (!Number.isFinite(value)) return '-';
   if (unit === 's') return value.toFixed(3);
   if (unit === 'CPU s/GiB' || unit === 'CPU s/1,000 files') return value.toFixed(2);
+  if (unit === 'count') return value.toFixed(0);
   return value >= 100 ? value.toFixed(0) : value.toFixed(1);
 }
 
@@ -68,6 +69,7 @@ export function ratio(series: Series, baseline: Series): string {
     'CPU s/GiB': 'the CPU of',
     'CPU s/1,000 files': 'the CPU of',
     'files/s': 'the rate of',
+    count: 'the count of',
   };
   return `${Number.isFinite(r) ? r.toFixed(2) : '-'}x ${what[series.unit]} ${baseline.name}`;
 }
