@@ -296,14 +296,18 @@ export class FrameChannel {
     return !this.stream.writableNeedDrain;
   }
 
-  /** Runs `writes` (sends) with the stream corked, so they leave in one write (one TLS record). */
-  batch(writes: () => void): void {
+  /**
+   * Runs `writes` (sends) with the stream corked, so they leave in one write (one TLS record);
+   * returns false when the peer is behind (then flush() before writing more).
+   */
+  batch(writes: () => void): boolean {
     this.stream.cork();
     try {
       writes();
     } finally {
       this.stream.uncork();
     }
+    return !this.stream.writableNeedDrain;
   }
 
   /** Waits until the stream's write buffer has drained; throws the peer's failure at once. */

@@ -1,6 +1,6 @@
 // Sending one file: `file {i, offset}`, data frames of up to 1 MiB, then `file-end {i, sha256}`.
 // A file of up to 64 KiB without resume info takes a short path (sendSmall) built for trees of many
-// small files: synchronous reads, one write for its three frames.
+// small files: synchronous reads, one write for its three frames, then the same backpressure.
 //
 // The file is opened and checked against the size and mtime announced earlier; with resume info the
 // matching prefix is skipped (block-hashes.ts). Reading is double-buffered: the next 1 MiB read is in
@@ -81,7 +81,11 @@ export async function sendFile(
   resume: ResumeInfo | undefined,
   ctx: SendContext,
 ): Promise<SendOutcome> {
-  if (spec.size <= SMALL_FILE && !resume && !ctx.hooks?.alterChunk) return sendSmall(ch, spec, ctx);
+  if (spec.size <= SMALL_FILE && !resume && !ctx.hooks?.alterChunk) {
+    const { outcome, room } = sendSmall(ch, spec, ctx);
+    if (!room) await ch.flush(ctx.signal);
+    return outcome;
+  }
   let fh: FileHandle | undefined;
   try {
     fh = await local(spec.shown, () => open(spec.abs, constants.O_RDONLY | constants.O_NOFOLLOW));
@@ -122,12 +126,16 @@ const SMALL_FILE = 64 * 1024;
  * on the bench machine: 10 times the call itself), and a tree of small files is nothing but such
  * calls. Its `file` message, data frame and `file-end` leave in one write (one TLS record).
  */
-function sendSmall(ch: FrameChannel, spec: SendSpec, ctx: SendContext): SendOutcome {
+function sendSmall(
+  ch: FrameChannel,
+  spec: SendSpec,
+  ctx: SendContext,
+): { outcome: SendOutcome; room: boolean } {
   let frame: Buffer;
   let fd: number | undefined;
   try {
     fd = openSync(spec.abs, constants.O_RDONLY | constants.O_NOFOLLOW);
-    if (!unchanged(fstatSync(fd), spec)) return { kind: 'failed', error: changed(spec.shown) };
+    if (!unchanged(fstatSync(fd), spec)) return failed(changed(spec.shown));
     frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + spec.size);
     let got = 0;
     while (got < spec.size) {
@@ -135,17 +143,15 @@ function sendSmall(ch: FrameChannel, spec: SendSpec, ctx: SendContext): SendOutc
       if (n === 0) break;
       got += n;
     }
-    if (got !== spec.size || !unchanged(fstatSync(fd), spec)) {
-      return { kind: 'failed', error: changed(spec.shown) };
-    }
+    if (got !== spec.size || !unchanged(fstatSync(fd), spec)) return failed(changed(spec.shown));
   } catch (err) {
-    return { kind: 'failed', error: isRcppError(err) ? err : fsError(err, spec.shown) };
+    return failed(isRcppError(err) ? err : fsError(err, spec.shown));
   } finally {
     if (fd !== undefined) closeQuietly(fd);
   }
   const content = frame.subarray(FRAME_HEADER_BYTES);
   const sha256 = hash('sha256', content, 'hex');
-  ch.batch(() => {
+  const room = ch.batch(() => {
     ch.send({ t: 'file', i: spec.i, offset: 0 });
     if (spec.size > 0) ch.sendFrame(frame);
     ch.send({ t: 'file-end', i: spec.i, sha256 });
@@ -153,7 +159,11 @@ function sendSmall(ch: FrameChannel, spec: SendSpec, ctx: SendContext): SendOutc
   ctx.onStart?.(0);
   ctx.onBytes?.(spec.size);
   ctx.peerStopped(); // reads what the peer sent meanwhile; this file is complete on the wire anyway
-  return { kind: 'sent', sha256, offset: 0 };
+  return { outcome: { kind: 'sent', sha256, offset: 0 }, room };
+}
+
+function failed(error: RcppError): { outcome: SendOutcome; room: boolean } {
+  return { outcome: { kind: 'failed', error }, room: true };
 }
 
 function unchanged(st: Stats, spec: SendSpec): boolean {
