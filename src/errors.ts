@@ -1,11 +1,16 @@
 // The one error shape of rcpp2p: a stable code, a sentence for the user, and what to do about it.
 // Library layers throw RcppError; only src/cli turns it into output and an exit code.
 
+import { logger } from './log.js';
+
+const fsLog = logger('fs');
+
 export const ERROR_CODES = [
   // configuration and local input
   'CONFIG_MISSING',
   'CONFIG_INVALID',
   'USAGE',
+  'PORT_IN_USE',
   // the rendezvous host
   'RENDEZVOUS_UNREACHABLE',
   'RENDEZVOUS_TIMEOUT',
@@ -17,8 +22,10 @@ export const ERROR_CODES = [
   // peers
   'PEER_UNKNOWN',
   'PEER_OFFLINE',
+  'PEER_NOT_ANSWERING',
   'PEER_REFUSED',
   'PEER_IDENTITY_MISMATCH',
+  'PEER_IDENTITY_CHANGED',
   'NAME_IN_USE',
   'NO_PATH',
   // the transfer protocol
@@ -77,9 +84,14 @@ export function abortError(signal: AbortSignal): RcppError {
   return new RcppError('ABORTED', 'Stopped.', '', { cause: reason });
 }
 
-/** Maps a Node file-system error to an RcppError with a sentence naming the path. */
+/**
+ * Maps a Node file-system error to an RcppError with a sentence naming `path` and nothing else: Node's
+ * own message names the absolute path, and a file server sends these sentences to its clients. That
+ * message goes to the debug log (RCPP2P_DEBUG=fs) and stays in `cause`.
+ */
 export function fsError(err: unknown, path: string): RcppError {
   const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  fsLog(`${path}: ${(err as Error | undefined)?.message ?? String(err)}`);
   switch (code) {
     case 'ENOENT':
       return new RcppError('FILE_NOT_FOUND', `${path} does not exist.`, '', { cause: err });
@@ -98,10 +110,21 @@ export function fsError(err: unknown, path: string): RcppError {
       return new RcppError('PERMISSION_DENIED', `Permission denied for ${path}.`, '', {
         cause: err,
       });
+    case 'ENAMETOOLONG':
+      return new RcppError(
+        'PATH_REFUSED',
+        `${path} is too long for the file system that would hold it.`,
+        '',
+        { cause: err },
+      );
+    case 'ELOOP':
+      return new RcppError('PATH_REFUSED', `${path} leads through too many symbolic links.`, '', {
+        cause: err,
+      });
     default:
       return new RcppError(
         'IO_ERROR',
-        `Could not use ${path}: ${(err as Error | undefined)?.message ?? String(err)}.`,
+        `Could not use ${path} (${typeof code === 'string' ? code : 'an unexpected error'}).`,
         '',
         { cause: err },
       );

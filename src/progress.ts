@@ -1,12 +1,7 @@
 // Progress events: library layers report what they do through these; only src/cli renders them.
 // Each event is a plain object with a `type`; add new kinds here rather than printing.
 
-export type PathKind = 'lan' | 'direct' | 'reversed' | 'periodic' | 'relay';
-
-export interface Endpoint {
-  ip: string;
-  port: number;
-}
+import type { Endpoint, NatKind, PathKind, Role } from './peer.js';
 
 export type ProgressEvent =
   // rendezvous
@@ -14,9 +9,18 @@ export type ProgressEvent =
   | { type: 'rendezvous:connected'; ms: number }
   | { type: 'rendezvous:failed'; message: string }
   | { type: 'rendezvous:reconnecting'; inMs: number; message: string }
-  | { type: 'nat:external-address'; external: Endpoint; local: Endpoint; natKind: string }
-  | { type: 'peer:found'; name: string; role: 'server' | 'client'; lastSeen: string }
-  | { type: 'record:published'; name: string; role: 'server' | 'client' }
+  | {
+      type: 'nat:external-address';
+      external: Endpoint;
+      local: Endpoint;
+      natKind: NatKind;
+      /** The other address family, for a dual-stack peer. */
+      other?: { external: Endpoint; natKind: NatKind };
+    }
+  | { type: 'peer:found'; name: string; role: Role; lastSeen: string }
+  /** A peer proved its identity for the first time and is now pinned in known_peers. */
+  | { type: 'peer:first-contact'; name: string; role: Role; fingerprint: string; file: string }
+  | { type: 'record:published'; name: string; role: Role }
   | { type: 'signaling:ready'; mode: 'socket' | 'records'; reason?: string }
   // connection set-up
   | { type: 'link:trying'; path: PathKind; remote: string }
@@ -37,6 +41,8 @@ export type ProgressEvent =
   | { type: 'server:session-ended'; client: string; message?: string }
   | { type: 'server:refused'; client: string; message: string }
   // transfers
+  /** Once per get or put, when the files to move are known (after refusals): for the overall line. */
+  | { type: 'transfer:plan'; op: 'get' | 'put'; files: number; bytes: number }
   | { type: 'transfer:start'; op: 'get' | 'put'; file: string; size: number; resumedFrom: number }
   | { type: 'transfer:bytes'; op: 'get' | 'put'; file: string; done: number; total: number }
   | { type: 'transfer:verifying'; op: 'get' | 'put'; file: string }

@@ -6,6 +6,7 @@ import { RcppError } from '../errors.js';
 import type { RendezvousSettings } from '../link/join-rendezvous.js';
 import { resolveSshAuth, type Ask, type SshAuth } from '../rendezvous/ssh-auth.js';
 import { loadIdentity, type Identity } from '../secure/identity.js';
+import { KnownPeers, knownPeersPathFor } from '../secure/known-peers.js';
 import type { CliIo } from './io.js';
 import type { ConsoleView } from './view.js';
 
@@ -23,6 +24,8 @@ export interface Peer {
   identity: Identity;
   rendezvous: RendezvousSettings;
   auth: SshAuth;
+  /** Peer identities pinned so far (known_peers beside the config). */
+  trust: KnownPeers;
 }
 
 export async function loadPeer(ctx: CommandContext): Promise<Peer> {
@@ -35,7 +38,8 @@ export async function loadPeer(ctx: CommandContext): Promise<Peer> {
     ctx.ask,
     ctx.io.env,
   );
-  return { config, identity, rendezvous: rendezvousSettings(config), auth };
+  const trust = await KnownPeers.load(knownPeersPathFor(ctx.configPath));
+  return { config, identity, rendezvous: rendezvousSettings(config), auth, trust };
 }
 
 export function rendezvousSettings(config: Config): RendezvousSettings {

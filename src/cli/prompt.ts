@@ -13,8 +13,11 @@ export interface PromptIo {
 
 export function makeAsk(io: PromptIo): Ask {
   let stdinLines: AsyncIterator<string> | undefined;
-  return async (question, { secret }) => {
+  return async (question, { secret, retry }) => {
     if (io.passwordStdin) {
+      // one answer per question: a wrong one is final (reading a second line would take the
+      // answer meant for the next question)
+      if (retry) throw retry.failure;
       stdinLines ??= createInterface({ input: io.stdin, terminal: false })[Symbol.asyncIterator]();
       const next = await stdinLines.next();
       if (next.done) {
@@ -32,6 +35,7 @@ export function makeAsk(io: PromptIo): Ask {
         'Use --password-stdin to pass it on standard input, or log in with a key (rcpp2p --configure).',
       );
     }
+    if (retry) io.stderr.write(`${retry.notice}\n`);
     return secret ? readHidden(question, io) : readVisible(question, io);
   };
 }

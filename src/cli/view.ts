@@ -1,44 +1,46 @@
 // Renders progress events as the original tool did: one line per step ("Connecting to rendezvous
-// 203.0.113.10:22... Successful."), a cli-progress bar per file ("photo.jpg 100% [=====] 991.82KB
-// 276.35KB/s Complete."), and one sentence per failure. Steps and bars go to stderr so that stdout
-// carries only results (the file list, or JSON lines with --json).
-import cliProgress from 'cli-progress';
+// 203.0.113.10:22... Successful."), progress per file and overall (transfer-view.ts), and one
+// sentence per failure. Steps and progress go to stderr so that stdout carries only results (the
+// file list, or JSON lines with --json).
+//
+// Every line passes through escapeControls() on its way out: file names, peer names and sentences
+// from peers may carry terminal escapes or bidi overrides, and this is the last place to stop them.
+import { familyOf, formatEndpoint, hostPort, type Endpoint, type NatKind } from '../peer.js';
 import type { ProgressEvent } from '../progress.js';
 import { describeNat } from '../nat/nat-kind.js';
-import type { NatKind } from '../rendezvous/peer-record.js';
-import { formatBytes, formatSeconds, formatSpeed } from './format.js';
+import { formatSeconds } from './format.js';
 import { reportError } from './report-error.js';
+import { escapeControls } from './safe-text.js';
+import { TransferView } from './transfer-view.js';
 
 export interface ViewOptions {
   stdout: NodeJS.WritableStream;
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   json: boolean;
   /** Prefix step lines with the time of day (the long-running file server). */
   timestamps?: boolean;
   /** Put before every step line ("  [server] " in the demo, where two peers share one console). */
   prefix?: string;
-}
-
-/** After this many files, finished files are counted instead of listed. */
-const LISTED_FILES = 10;
-const BAR_WIDTH = 30;
-
-interface FileProgress {
-  file: string;
-  total: number;
-  resumedFrom: number;
-  started: number;
-  bar: cliProgress.SingleBar | undefined;
+  /** Rewrites "rcpp2p --configure"-style advice for this peer (adds --config PATH when needed). */
+  advice?: (text: string) => string;
+  now?: () => number;
 }
 
 export class ConsoleView {
   private openStep = false;
-  private current: FileProgress | undefined;
-  private filesDone = 0;
-  private unlistedFiles = 0;
-  private unlistedBytes = 0;
+  private stopping = false;
+  private readonly transfer: TransferView;
+  private readonly now: () => number;
 
-  constructor(private readonly opts: ViewOptions) {}
+  constructor(private readonly opts: ViewOptions) {
+    this.now = opts.now ?? Date.now;
+    this.transfer = new TransferView({
+      stream: opts.stderr,
+      live: opts.stderr.isTTY === true && !opts.json,
+      writeLine: (text) => this.write(this.stamp() + text + '\n'),
+      now: this.now,
+    });
+  }
 
   readonly onProgress = (event: ProgressEvent): void => {
     this.render(event);
@@ -46,7 +48,12 @@ export class ConsoleView {
 
   /** A result line on stdout (human mode). */
   print(line: string): void {
-    if (!this.opts.json) this.opts.stdout.write(line + '\n');
+    if (!this.opts.json) this.opts.stdout.write(escapeControls(line) + '\n');
+  }
+
+  /** Advice that names an rcpp2p command this peer runs, with --config when it is not the default. */
+  advise(line: string): void {
+    this.print(this.advice(line));
   }
 
   /** A JSON result object on stdout (--json mode). */
@@ -54,28 +61,59 @@ export class ConsoleView {
     if (this.opts.json) this.opts.stdout.write(JSON.stringify(value) + '\n');
   }
 
+  /**
+   * The first Ctrl-C: leaves any progress line as it is (ended by a newline), says once that the
+   * command is stopping, and ignores the transfer's last events. The command then ends by itself.
+   */
+  interrupt(): void {
+    if (this.stopping) return;
+    const transferring = this.transfer.hasFileInFlight();
+    this.transfer.freeze();
+    this.stopping = true;
+    this.line(
+      transferring
+        ? 'Stopping. Run the same command again to resume; press Ctrl-C again to quit at once.'
+        : 'Stopping... (press Ctrl-C again to quit at once)',
+    );
+  }
+
   /** Ends the output of a failed command: closes an open step, prints the sentence and hint. */
   fail(err: unknown): number {
-    this.stopBar('Failed.');
+    this.transfer.freeze();
     if (this.openStep) this.write('Failed.\n');
     this.openStep = false;
     const report = reportError(err);
-    for (const line of report.lines) this.opts.stderr.write(line + '\n');
+    // after "Stopping..." the stop needs no second sentence
+    if (this.stopping && report.json.code === 'ABORTED') return report.exitCode;
+    for (const line of report.lines) this.errorLine(line);
     return report.exitCode;
   }
 
+  /** One file's failure at the end of a get or put (the others may have worked). */
+  fileError(sentence: string, hint: string): void {
+    this.errorLine(`Error: ${sentence}`);
+    if (hint) this.errorLine(hint);
+  }
+
   finish(): void {
-    this.stopBar();
-    if (this.unlistedFiles > 0) {
-      this.line(`... and ${this.unlistedFiles} more files (${formatBytes(this.unlistedBytes)}).`);
+    this.transfer.finish();
+  }
+
+  private errorLine(text: string): void {
+    for (const part of text.split('\n')) {
+      this.opts.stderr.write(escapeControls(this.advice(part)) + '\n');
     }
+  }
+
+  private advice(text: string): string {
+    return this.opts.advice ? this.opts.advice(text) : text;
   }
 
   private render(e: ProgressEvent): void {
     switch (e.type) {
       case 'rendezvous:connecting':
         this.step(
-          `Connecting to rendezvous ${e.host}:${e.port} from ${e.localPort === 0 ? 'a fresh local port' : `local port ${e.localPort}`}... `,
+          `Connecting to rendezvous ${hostPort(e.host, e.port)} from ${e.localPort === 0 ? 'a fresh local port' : `local port ${e.localPort}`}... `,
         );
         break;
       case 'rendezvous:connected':
@@ -91,12 +129,20 @@ export class ConsoleView {
         break;
       case 'nat:external-address':
         this.line(
-          `External address: ${e.external.ip}:${e.external.port} (${describeNat(e.natKind as NatKind)}).`,
+          `External address: ${describeReach(e.external, e.natKind)}` +
+            (e.other ? `; ${describeReach(e.other.external, e.other.natKind)}` : '') +
+            '.',
         );
         break;
       case 'peer:found':
         this.line(
-          `Found ${e.role === 'server' ? 'file server' : 'client'} ${e.name} (record updated ${ago(e.lastSeen)}).`,
+          `Found ${e.role === 'server' ? 'file server' : 'client'} ${e.name} (record updated ${ago(e.lastSeen, this.now())}).`,
+        );
+        break;
+      case 'peer:first-contact':
+        this.line(
+          `First contact with ${e.role === 'server' ? 'file server' : 'client'} ${e.name}: ` +
+            `remembered its identity ${e.fingerprint} in ${e.file}.`,
         );
         break;
       case 'record:published':
@@ -147,19 +193,22 @@ export class ConsoleView {
       case 'server:refused':
         this.line(`Refused ${e.client}: ${e.message}`);
         break;
+      case 'transfer:plan':
+        this.transfer.setPlan(e.files, e.bytes);
+        break;
       case 'transfer:start':
-        this.startFile(e.file, e.size, e.resumedFrom);
+        if (!this.stopping) this.transfer.start(e.file, e.size, e.resumedFrom);
         break;
       case 'transfer:bytes':
-        this.updateFile(e.done);
+        if (!this.stopping) this.transfer.bytes(e.file, e.done);
         break;
       case 'transfer:verifying':
         break;
       case 'transfer:done':
-        this.endFile(e.bytes, 'Complete.');
+        if (!this.stopping) this.transfer.done(e.file, e.bytes);
         break;
       case 'transfer:failed':
-        this.endFile(undefined, `Failed: ${e.message}`);
+        if (!this.stopping) this.transfer.failed(e.file);
         break;
       case 'note':
         this.line(e.text);
@@ -167,97 +216,39 @@ export class ConsoleView {
     }
   }
 
-  private startFile(file: string, total: number, resumedFrom: number): void {
-    this.stopBar();
-    const listed = this.filesDone < LISTED_FILES;
-    const useBar = listed && this.opts.stderr.isTTY === true && !this.opts.json;
-    if (listed && resumedFrom > 0) {
-      this.line(`Resuming ${file} from ${formatBytes(resumedFrom)} of ${formatBytes(total)}.`);
-    }
-    let bar: cliProgress.SingleBar | undefined;
-    if (useBar) {
-      bar = new cliProgress.SingleBar(
-        {
-          format: '{file} {percentage}% [{bar}] {size} {speed} {status}',
-          barsize: BAR_WIDTH,
-          barCompleteChar: '=',
-          barIncompleteChar: ' ',
-          hideCursor: true,
-          stream: this.opts.stderr,
-          fps: 10,
-        },
-        cliProgress.Presets.legacy,
-      );
-      bar.start(Math.max(total, 1), resumedFrom, {
-        file,
-        size: formatBytes(total),
-        speed: '-',
-        status: '',
-      });
-    }
-    this.current = { file, total, resumedFrom, started: Date.now(), bar };
-  }
-
-  private updateFile(done: number): void {
-    const c = this.current;
-    if (!c?.bar) return;
-    c.bar.update(done, { speed: formatSpeed(done - c.resumedFrom, Date.now() - c.started) });
-  }
-
-  private endFile(bytes: number | undefined, status: string): void {
-    const c = this.current;
-    this.current = undefined;
-    if (!c) return;
-    const size = bytes ?? c.total;
-    const speed = formatSpeed(size - c.resumedFrom, Date.now() - c.started);
-    if (c.bar) {
-      c.bar.update(bytes === undefined ? c.bar.getProgress() * c.total : size, { speed, status });
-      c.bar.stop();
-    } else if (this.filesDone < LISTED_FILES || bytes === undefined) {
-      const bar = '='.repeat(bytes === undefined ? 0 : BAR_WIDTH).padEnd(BAR_WIDTH, ' ');
-      const percent = bytes === undefined ? '' : '100% ';
-      this.line(`${c.file} ${percent}[${bar}] ${formatBytes(size)} ${speed} ${status}`);
-    } else {
-      this.unlistedFiles++;
-      this.unlistedBytes += size;
-    }
-    this.filesDone++;
-  }
-
-  private stopBar(status?: string): void {
-    const c = this.current;
-    if (c?.bar) {
-      if (status) c.bar.update(c.bar.getProgress() * c.total, { status });
-      c.bar.stop();
-    }
-  }
-
   private step(text: string): void {
     if (this.openStep) this.write('\n');
-    this.write(this.stamp() + text);
+    this.write(this.stamp() + escapeControls(text));
     this.openStep = true;
   }
 
   private endStep(text: string): void {
-    this.write((this.openStep ? '' : this.stamp()) + text + '\n');
+    this.write((this.openStep ? '' : this.stamp()) + escapeControls(text) + '\n');
     this.openStep = false;
   }
 
   private line(text: string): void {
     if (this.openStep) this.write('\n');
     this.openStep = false;
-    this.write(this.stamp() + text + '\n');
+    if (this.transfer.isLive) this.transfer.log(this.stamp() + escapeControls(text));
+    else this.write(this.stamp() + escapeControls(text) + '\n');
   }
 
   private stamp(): string {
     const prefix = this.opts.prefix ?? '';
     if (!this.opts.timestamps) return prefix;
-    return `${prefix}[${new Date().toTimeString().slice(0, 8)}] `;
+    return `${prefix}[${new Date(this.now()).toTimeString().slice(0, 8)}] `;
   }
 
   private write(text: string): void {
     this.opts.stderr.write(text);
   }
+}
+
+/** "203.0.113.21:40001 (NAT keeps ports)", "IPv6 [2001:db8:1::2]:40001 (no NAT)". */
+function describeReach(external: Endpoint, nat: NatKind): string {
+  const family = familyOf(external.ip);
+  return `${family === 6 ? 'IPv6 ' : ''}${formatEndpoint(external)} (${describeNat(nat, family)})`;
 }
 
 function pathWords(path: string): string {
@@ -277,8 +268,8 @@ function pathWords(path: string): string {
   }
 }
 
-function ago(iso: string): string {
-  const seconds = Math.max(0, Math.round((Date.now() - Date.parse(iso)) / 1000));
+function ago(iso: string, now: number): string {
+  const seconds = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
   if (seconds < 60) return seconds <= 1 ? 'just now' : `${seconds} s ago`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} min ago`;
   return `${Math.floor(seconds / 3600)} h ago`;

@@ -11,18 +11,16 @@ import net from 'node:net';
 import { homedir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import inquirer from 'inquirer';
-import ssh2 from 'ssh2';
 import { parseRendezvous, type Config } from '../config/config.js';
 import { defaultKnownHostsFile, expandHome } from '../config/paths.js';
-import { abortError, isRcppError, RcppError } from '../errors.js';
-import { joinRendezvous } from '../link/join-rendezvous.js';
+import { abortError, RcppError } from '../errors.js';
 import { appendKnownHost } from '../rendezvous/known-hosts-file.js';
-import { isPeerName } from '../rendezvous/names.js';
+import { isPeerName } from '../peer.js';
 import { sshHostAlias } from '../config/ssh-config.js';
-import { resolveSshAuth } from '../rendezvous/ssh-auth.js';
 import type { UnknownHostKey } from '../rendezvous/ssh-session.js';
 import type { CommandContext } from './context.js';
-import { rendezvousSettings } from './context.js';
+import { hostLabel, keyProblem, testLogin, trustFingerprint } from './login-test.js';
+import { escapeControls } from './safe-text.js';
 
 type Question = Record<string, unknown>;
 type Ask = (question: Question) => Promise<unknown>;
@@ -42,12 +40,13 @@ const NAME_CHARS = 'names use letters, digits, ".", "_" and "-" only';
 export async function runWizard(
   ctx: CommandContext,
   existing: Config | undefined,
+  opts: { trustHostKey?: string } = {},
 ): Promise<Config> {
   if (!ctx.io.stdin.isTTY || !ctx.io.stderr.isTTY) {
     throw new RcppError(
       'USAGE',
       'The configure wizard needs a terminal to ask its questions.',
-      'For scripts use: rcpp2p --configure --yes --rendezvous user@host[:port] --identity KEY --server-name NAME --client-name NAME --port N --dir PATH',
+      'For scripts use: rcpp2p --configure --yes --rendezvous user@host[:port] --identity KEY --trust-host-key SHA256:... --server-name NAME --client-name NAME --port N --dir PATH',
     );
   }
   const prompt = inquirer.createPromptModule({
@@ -85,8 +84,18 @@ export async function runWizard(
       default: true,
     });
     if (test !== true) return config;
-    const failure = await testLogin(ctx, config, ask);
-    if (failure === undefined) return config;
+    const knownHosts = expandHome(config.knownHostsFile);
+    const failure = await testLogin(
+      ctx,
+      config,
+      opts.trustHostKey !== undefined
+        ? trustFingerprint(ctx, opts.trustHostKey, knownHosts)
+        : (info) => confirmHostKey(ctx, ask, knownHosts, info),
+    );
+    if (failure === undefined) {
+      ctx.io.stderr.write('Login works.\n');
+      return config;
+    }
     // fail() closes the open "Connecting..." step and prints the sentence and hint
     ctx.view.fail(
       failure.code === 'HOST_KEY_UNKNOWN'
@@ -190,6 +199,7 @@ async function askAll(
     ...(workDir !== undefined && { workDir }),
     pollSeconds: existing?.pollSeconds ?? 10,
     keepaliveSeconds: existing?.keepaliveSeconds ?? 15,
+    ...(existing?.allowClients !== undefined && { allowClients: existing.allowClients }),
   };
 }
 
@@ -231,38 +241,6 @@ async function askAuth(
   return { method: 'key', identityFile: resolve(ctx.io.cwd, expandHome(file.trim())) };
 }
 
-/** Logs in once from the configured port; returns the failure instead of throwing it. */
-async function testLogin(
-  ctx: CommandContext,
-  config: Config,
-  ask: Ask,
-): Promise<RcppError | undefined> {
-  const settings = rendezvousSettings(config);
-  try {
-    const auth = await resolveSshAuth(config.auth, ctx.ask, ctx.io.env);
-    const joined = await joinRendezvous(
-      {
-        rendezvous: settings,
-        auth,
-        localPort: config.port,
-        portFallback: 'any',
-        signal: ctx.signal,
-        onProgress: ctx.view.onProgress,
-        onUnknownHostKey: (info) => confirmHostKey(ctx, ask, settings.knownHostsFile, info),
-      },
-      config.serverName !== undefined
-        ? { role: 'server', name: config.serverName }
-        : { role: 'client', name: config.clientName ?? 'none' },
-    );
-    await joined.session.close();
-    ctx.io.stderr.write('Login works.\n');
-    return undefined;
-  } catch (err) {
-    if (!isRcppError(err) || err.code === 'ABORTED') throw err;
-    return err;
-  }
-}
-
 /** Like ssh's first connection: show the fingerprint, ask, and append to known_hosts on yes. */
 async function confirmHostKey(
   ctx: CommandContext,
@@ -270,10 +248,10 @@ async function confirmHostKey(
   knownHostsFile: string,
   info: UnknownHostKey,
 ): Promise<boolean> {
-  const label = info.port === 22 ? info.host : `[${info.host}]:${info.port}`;
+  const label = hostLabel(info);
   ctx.io.stderr.write(
     `\nThe authenticity of host ${label} can't be established.\n` +
-      `${info.keyType} key fingerprint is ${info.fingerprint}.\n` +
+      `${escapeControls(info.keyType)} key fingerprint is ${info.fingerprint}.\n` +
       (info.knownTypes.length > 0
         ? `(It is known with other key types: ${info.knownTypes.join(', ')}.)\n`
         : '') +
@@ -350,25 +328,6 @@ async function folderProblem(input: string, cwd: string): Promise<string | undef
   const st = await stat(resolve(cwd, expandHome(text))).catch(() => undefined);
   if (st === undefined) return `${text} does not exist; create the folder first, or give another.`;
   if (!st.isDirectory()) return `${text} is a file, not a folder.`;
-  return undefined;
-}
-
-async function keyProblem(input: string, cwd: string): Promise<string | undefined> {
-  const text = input.trim();
-  if (text === '') return 'Give the path of an SSH private key, such as ~/.ssh/id_ed25519.';
-  const path = resolve(cwd, expandHome(text));
-  const st = await stat(path).catch(() => undefined);
-  if (st === undefined) return `${text} does not exist.`;
-  if (!st.isFile()) return `${text} is not a file.`;
-  const key = await readFile(path).catch(() => undefined);
-  if (key === undefined) return `${text} cannot be read by this user.`;
-  const parsed = ssh2.utils.parseKey(key);
-  if (parsed instanceof Error && !/encrypted/i.test(parsed.message)) {
-    return `${text} is not an SSH private key (give the private key, not the .pub file).`;
-  }
-  if (!(parsed instanceof Error) && !parsed.isPrivateKey()) {
-    return `${text} is a public key; give the private key beside it.`;
-  }
   return undefined;
 }
 

@@ -7,6 +7,9 @@ import { mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join } from 'node:path';
 import { fsError, RcppError } from '../errors.js';
+import { refuseIfOthersCanWrite } from '../file-trust.js';
+import { isRendezvousDir, PEER_NAME, PEER_NAME_RULE } from '../peer.js';
+import { Fields, isObject, type Complaint } from '../validate.js';
 import { defaultKnownHostsFile, expandHome } from './paths.js';
 
 export type AuthConfig =
@@ -35,6 +38,11 @@ export interface Config {
   pollSeconds: number;
   /** SSH keepalive interval on the rendezvous session; 0 turns it off. */
   keepaliveSeconds: number;
+  /**
+   * File servers: which clients to serve. "new" (the default): clients pinned in known_peers and
+   * new ones (announced in the log); "known": pinned ones only; a list: only these client names.
+   */
+  allowClients?: 'new' | 'known' | string[];
 }
 
 export const CONFIG_DEFAULTS = {
@@ -44,12 +52,12 @@ export const CONFIG_DEFAULTS = {
   keepaliveSeconds: 15,
 } as const;
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const HOST = /^[A-Za-z0-9_.:-]{1,253}$/;
 const USER = /^[A-Za-z0-9._][A-Za-z0-9._@-]{0,63}$/;
-const RENDEZVOUS_DIR = /^[A-Za-z0-9._/+-]{1,200}$/; // like rendezvous/names.ts: used in shell commands
 const SECRET_KEY = /password|passphrase|passwd/i;
 const FIX_HINT = 'Correct the file, or run rcpp2p --configure to write it again.';
+const UNKNOWN_SETTING = 'is not a setting rcpp2p knows (a typo?)';
+const MAX_ALLOWED_CLIENTS = 1000;
 
 const TOP_KEYS = [
   'version',
@@ -62,6 +70,7 @@ const TOP_KEYS = [
   'workDir',
   'pollSeconds',
   'keepaliveSeconds',
+  'allowClients',
 ];
 
 /**
@@ -73,8 +82,8 @@ export function validateConfig(
   source = 'The configuration',
   home: string = homedir(),
 ): Config {
-  const bad = (field: string, problem: string): RcppError =>
-    new RcppError('CONFIG_INVALID', `${source}: ${field} ${problem}.`, FIX_HINT);
+  const complain: Complaint = (_where, problem) =>
+    new RcppError('CONFIG_INVALID', `${source}: ${problem}.`, FIX_HINT);
   const secret = findSecretKey(raw);
   if (secret !== undefined) {
     throw new RcppError(
@@ -83,60 +92,55 @@ export function validateConfig(
       'Remove that field: rcpp2p asks for the password when it needs it (or use a key with ssh-agent).',
     );
   }
-  const obj = asObject(raw, 'the configuration', bad);
-  onlyKeys(obj, TOP_KEYS, '', bad);
-  if (obj['version'] !== undefined && obj['version'] !== 1) {
-    throw bad(
-      'version',
-      `is ${JSON.stringify(obj['version'])}, but this rcpp2p reads version 1 (was it written by a newer one?)`,
+  if (!isObject(raw)) throw complain(source, 'the configuration must be an object');
+  const f = new Fields(raw, source, complain);
+  f.onlyKeys(TOP_KEYS, UNKNOWN_SETTING);
+  if (f.has('version') && f.raw('version') !== 1) {
+    f.fail(
+      `version is ${JSON.stringify(f.raw('version'))}, but this rcpp2p reads version 1 (was it written by a newer one?)`,
     );
   }
 
-  const r = asObject(obj['rendezvous'], 'rendezvous', bad);
-  onlyKeys(r, ['host', 'port', 'user', 'dir'], 'rendezvous.', bad);
-  const host = text(r['host'], 'rendezvous.host', bad);
-  if (!HOST.test(host) || host.startsWith('-'))
-    throw bad('rendezvous.host', `"${host}" is not a host name or IP address`);
-  const user = text(r['user'], 'rendezvous.user', bad);
-  if (!USER.test(user))
-    throw bad(
-      'rendezvous.user',
-      `"${user}" is not a user name rcpp2p accepts (letters, digits, ".", "_", "-", "@")`,
-    );
-  const dir =
-    r['dir'] === undefined ? CONFIG_DEFAULTS.rendezvousDir : text(r['dir'], 'rendezvous.dir', bad);
-  if (!RENDEZVOUS_DIR.test(dir) || dir.split('/').includes('..')) {
-    throw bad(
-      'rendezvous.dir',
-      `"${dir}" may only contain letters, digits, ".", "_", "-", "+" and "/" (and no "..")`,
+  const r = f.obj('rendezvous');
+  r.onlyKeys(['host', 'port', 'user', 'dir'], UNKNOWN_SETTING);
+  const host = r.str('host', 253, HOST, (v) => `"${v}" is not a host name or IP address`, true);
+  if (host.startsWith('-')) r.fail(`rendezvous.host "${host}" is not a host name or IP address`);
+  const user = r.str(
+    'user',
+    64,
+    USER,
+    (v) => `"${v}" is not a user name rcpp2p accepts (letters, digits, ".", "_", "-", "@")`,
+    true,
+  );
+  const dir = r.has('dir')
+    ? r.str('dir', 200, undefined, undefined, true)
+    : CONFIG_DEFAULTS.rendezvousDir;
+  if (!isRendezvousDir(dir)) {
+    r.fail(
+      `rendezvous.dir "${dir}" may only contain letters, digits, ".", "_", "-", "+" and "/" (and no "..")`,
     );
   }
   const rendezvous: RendezvousConfig = {
     host,
-    port:
-      r['port'] === undefined
-        ? CONFIG_DEFAULTS.rendezvousPort
-        : int(r['port'], 'rendezvous.port', 1, 65535, bad),
+    port: r.has('port') ? r.int('port', 1, 65535) : CONFIG_DEFAULTS.rendezvousPort,
     user,
     dir,
   };
 
-  const a = asObject(obj['auth'], 'auth', bad);
-  const method = a['method'];
+  const a: Fields = f.obj('auth');
+  const method = a.raw('method');
   let auth: AuthConfig;
   if (method === 'key') {
-    onlyKeys(a, ['method', 'identityFile'], 'auth.', bad);
-    auth = {
-      method: 'key',
-      identityFile: absolutePath(a['identityFile'], 'auth.identityFile', home, bad),
-    };
+    a.onlyKeys(['method', 'identityFile'], UNKNOWN_SETTING);
+    auth = { method: 'key', identityFile: absolutePath(a, 'identityFile', home) };
   } else if (method === 'agent' || method === 'password') {
-    onlyKeys(a, ['method'], 'auth.', bad);
+    a.onlyKeys(['method'], UNKNOWN_SETTING);
     auth = method === 'agent' ? { method: 'agent' } : { method: 'password' };
   } else {
-    throw bad(
-      'auth.method',
-      `is ${JSON.stringify(method) ?? 'missing'}; use "key", "agent" or "password"`,
+    a.fail(
+      method === undefined
+        ? 'auth.method is missing'
+        : `auth.method is ${JSON.stringify(method)}; use "key", "agent" or "password"`,
     );
   }
 
@@ -144,33 +148,36 @@ export function validateConfig(
     version: 1,
     rendezvous,
     auth,
-    knownHostsFile:
-      obj['knownHostsFile'] === undefined
-        ? defaultKnownHostsFile(home)
-        : absolutePath(obj['knownHostsFile'], 'knownHostsFile', home, bad),
-    port: int(obj['port'], 'port', 1024, 65535, bad),
-    pollSeconds:
-      obj['pollSeconds'] === undefined
-        ? CONFIG_DEFAULTS.pollSeconds
-        : int(obj['pollSeconds'], 'pollSeconds', 1, 3600, bad),
-    keepaliveSeconds:
-      obj['keepaliveSeconds'] === undefined
-        ? CONFIG_DEFAULTS.keepaliveSeconds
-        : int(obj['keepaliveSeconds'], 'keepaliveSeconds', 0, 3600, bad),
+    knownHostsFile: f.has('knownHostsFile')
+      ? absolutePath(f, 'knownHostsFile', home)
+      : defaultKnownHostsFile(home),
+    port: f.int('port', 1024, 65535),
+    pollSeconds: f.has('pollSeconds') ? f.int('pollSeconds', 1, 3600) : CONFIG_DEFAULTS.pollSeconds,
+    keepaliveSeconds: f.has('keepaliveSeconds')
+      ? f.int('keepaliveSeconds', 0, 3600)
+      : CONFIG_DEFAULTS.keepaliveSeconds,
   };
   for (const field of ['serverName', 'clientName'] as const) {
-    if (obj[field] === undefined) continue;
-    const name = text(obj[field], field, bad);
-    if (!NAME.test(name)) {
-      throw bad(
-        field,
-        `"${name}" is not a valid name (1 to 64 letters, digits, ".", "_" or "-", starting with a letter or digit)`,
-      );
-    }
-    config[field] = name;
+    if (!f.has(field)) continue;
+    config[field] = f.str(
+      field,
+      256,
+      PEER_NAME,
+      (v) => `"${v}" is not a valid name (${PEER_NAME_RULE})`,
+      true,
+    );
   }
-  if (obj['workDir'] !== undefined)
-    config.workDir = absolutePath(obj['workDir'], 'workDir', home, bad);
+  if (f.has('workDir')) config.workDir = absolutePath(f, 'workDir', home);
+  if (f.has('allowClients')) {
+    const allow = f.raw('allowClients');
+    config.allowClients = Array.isArray(allow)
+      ? f.arr('allowClients', MAX_ALLOWED_CLIENTS, (v, where) =>
+          f
+            .element({ name: v }, where)
+            .str('name', 64, PEER_NAME, (n) => `"${n}" is not a client name`),
+        )
+      : f.oneOf('allowClients', ['new', 'known'] as const);
+  }
   return config;
 }
 
@@ -211,6 +218,7 @@ export function parseRendezvous(input: string): { user: string; host: string; po
 
 /** Reads and validates a config file. */
 export async function loadConfig(path: string, home: string = homedir()): Promise<Config> {
+  await refuseIfOthersCanWrite(path, 'The configuration');
   let textContent: string;
   try {
     textContent = await readFile(path, 'utf8');
@@ -267,42 +275,14 @@ export async function saveConfig(
   }
 }
 
-type Bad = (field: string, problem: string) => RcppError;
-
-function asObject(value: unknown, field: string, bad: Bad): Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw bad(field, value === undefined ? 'is missing' : 'must be an object');
-  }
-  return value as Record<string, unknown>;
-}
-
-function onlyKeys(obj: Record<string, unknown>, allowed: string[], prefix: string, bad: Bad): void {
-  const extra = Object.keys(obj).find((k) => !allowed.includes(k));
-  if (extra !== undefined)
-    throw bad(`${prefix}${extra}`, 'is not a setting rcpp2p knows (a typo?)');
-}
-
-function text(value: unknown, field: string, bad: Bad): string {
-  if (value === undefined) throw bad(field, 'is missing');
-  if (typeof value !== 'string' || value === '') throw bad(field, 'must be a non-empty string');
-  return value;
-}
-
-function int(value: unknown, field: string, min: number, max: number, bad: Bad): number {
-  if (value === undefined) throw bad(field, 'is missing');
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw bad(
-      field,
-      `must be a whole number from ${min} to ${max} (it is ${JSON.stringify(value)})`,
+/** A path setting: absolute, or starting with ~/ (expanded here). */
+function absolutePath(f: Fields, key: string, home: string): string {
+  const path = expandHome(f.str(key, 4096, undefined, undefined, true), home);
+  if (!isAbsolute(path)) {
+    f.fail(
+      `${key === 'identityFile' ? 'auth.' : ''}${key} must be an absolute path or start with ~/ (it is "${path}")`,
     );
   }
-  return value;
-}
-
-function absolutePath(value: unknown, field: string, home: string, bad: Bad): string {
-  const path = expandHome(text(value, field, bad), home);
-  if (!isAbsolute(path))
-    throw bad(field, `must be an absolute path or start with ~/ (it is "${path}")`);
   return path;
 }
 

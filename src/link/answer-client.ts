@@ -4,34 +4,40 @@
 // listener, accept on ours. Every stream that passes the TLS check against the client's recorded
 // fingerprint is handed to the file server; the client keeps the first one and drops the others.
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import { deadline } from '../deadline.js';
 import { isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import type { Candidate, Contender } from '../nat/path-race.js';
 import { openPublicListener, type PublicListener } from '../nat/public-listener.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
-import type { OnProgress, PathKind } from '../progress.js';
+import { formatEndpoint } from '../peer.js';
+import type { OnProgress } from '../progress.js';
 import type { RendezvousDirectory } from '../rendezvous/directory.js';
 import type { PeerRecord } from '../rendezvous/peer-record.js';
-import { readSignal, writeSignal, type PeerAddresses } from '../rendezvous/signaling.js';
+import { readSignal, writeSignal, type SignalAddresses } from '../rendezvous/signaling.js';
 import type { Identity } from '../secure/identity.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import { secureAsServer } from '../secure/tls-channel.js';
 import { toContenders } from './contenders.js';
 import type { SelfAddresses } from './join-rendezvous.js';
-import { planPaths } from './path-plan.js';
+import { makeLink, type OnLink } from './link.js';
+import {
+  addressesToOffer,
+  planPaths,
+  sameSiteAnywhere,
+  wantsListener,
+  type PathStep,
+} from './path-plan.js';
+import { admitClient, rememberProven, type ClientPolicy } from './pinning.js';
 
 const log = logger('answer');
-
-/** Serves one authenticated stream until it ends (the file server). */
-export type OnLink = (
-  stream: TLSSocket,
-  raw: Duplex,
-  info: { client: string; path: PathKind; reason: string; remote: string },
-) => Promise<void>;
 
 export interface AnswerContext {
   serverName: string;
   identity: Identity;
+  /** Client identities pinned so far; a changed one is refused. */
+  trust: KnownPeers;
+  clientPolicy: ClientPolicy;
   directory: RendezvousDirectory;
   self: SelfAddresses;
   onLink: OnLink;
@@ -55,16 +61,20 @@ export async function answerSignaling(
   ctx: AnswerContext,
   pending: Map<string, PendingSetup>,
 ): Promise<void> {
-  const request = await readSignal(channel, {
-    signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(REQUEST_TIMEOUT_MS)]),
-  });
+  const started = Date.now();
+  const wait = deadline(ctx.signal, REQUEST_TIMEOUT_MS, () => requestTimeout());
+  const request = await readSignal(channel, { signal: wait.signal }).finally(() => wait.clear());
   if (request.t !== 'request') {
     throw new RcppError('PROTOCOL_ERROR', `Expected a connection request, got "${request.t}".`);
   }
-  const client = await ctx.directory.read('client', request.client).catch((err: unknown) => {
-    refuse(channel, err);
-    throw err;
-  });
+  // Alive and on it: the client keeps waiting however busy we are, instead of calling us hung.
+  writeSignal(channel, { t: 'received', session: request.session });
+  const client = await ctx.directory
+    .read('client', request.client, ctx.signal)
+    .catch((err: unknown) => {
+      refuse(channel, err);
+      throw err;
+    });
   if (client === undefined) {
     const err = new RcppError(
       'PEER_REFUSED',
@@ -75,35 +85,45 @@ export async function answerSignaling(
     ctx.onProgress?.({ type: 'server:refused', client: request.client, message: err.message });
     return;
   }
+  try {
+    await ctx.trust.reload();
+    admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+  } catch (err) {
+    refuse(channel, err);
+    ctx.onProgress?.({
+      type: 'server:refused',
+      client: client.name,
+      message: (err as RcppError).message,
+    });
+    return;
+  }
 
   const stop = new AbortController();
-  const contenderSignal = AbortSignal.any([
-    ctx.signal,
-    stop.signal,
-    AbortSignal.timeout(SETUP_WINDOW_MS),
-  ]);
+  const setupWindow = deadline(
+    AbortSignal.any([ctx.signal, stop.signal]),
+    SETUP_WINDOW_MS,
+    () => new RcppError('TIMEOUT', 'The set-up window closed.'),
+  );
+  const contenderSignal = setupWindow.signal;
   let listener: PublicListener | undefined;
   try {
-    const sameRouter = request.external.ip === ctx.self.external.ip;
+    const sameRouter = sameSiteAnywhere(request, ctx.self);
     // A public server, or a server behind the client's own router, listens for this one set-up.
-    if (ctx.self.nat === 'public' || (sameRouter && ctx.self.local.length > 0)) {
+    if (wantsListener(ctx.self) || (sameRouter && ctx.self.local.length > 0)) {
       listener = await openPublicListener(contenderSignal);
     }
-    const self: PeerAddresses = {
-      external: ctx.self.external,
-      local: ctx.self.local,
-      nat: ctx.self.nat,
-      ...(listener &&
-        ctx.self.nat === 'public' && { listen: { ip: ctx.self.external.ip, port: listener.port } }),
-      ...(listener && sameRouter && { lanPort: listener.port }),
-    };
+    const self: SignalAddresses = addressesToOffer(
+      ctx.self,
+      listener?.port,
+      listener && sameRouter ? listener.port : undefined,
+    );
     writeSignal(channel, {
       t: 'accept',
       session: request.session,
       server: ctx.serverName,
       ...self,
     });
-    const offer = (candidate: Candidate): void => secureAndServe(candidate, client, ctx);
+    const offer = (candidate: Candidate): void => secureAndServe(candidate, client, ctx, started);
     pending.set(request.session, { client, offer });
 
     // The client tells us which path won, or hangs up: either way our attempts can stop.
@@ -121,6 +141,7 @@ export async function answerSignaling(
     });
   } finally {
     stop.abort();
+    setupWindow.clear();
     listener?.close();
     channel.destroy();
     // Relay channels may still arrive a moment after the client chose; keep the entry briefly.
@@ -128,7 +149,10 @@ export async function answerSignaling(
   }
 }
 
-/** Periodic mode: a client asked through its record; punch toward it from our port. */
+/**
+ * Periodic mode: a client asked through its record; punch toward it from our port, and, when it is
+ * behind our own router and listens for this request, dial it on the LAN as well.
+ */
 export async function answerPeriodicRequest(
   client: PeerRecord,
   ctx: AnswerContext,
@@ -136,24 +160,44 @@ export async function answerPeriodicRequest(
 ): Promise<void> {
   const request = client.request;
   if (request === undefined) return;
-  const remote = `${request.external.ip}:${request.external.port}`;
+  const remote = formatEndpoint(request.external);
   log(`periodic request ${request.id} from ${client.name}: SYN burst toward ${remote}`);
-  const contenders = toContenders(
-    [
-      {
-        method: 'punch',
+  const reason = 'periodic mode (records only)';
+  const steps: PathStep[] = [
+    { method: 'punch', path: 'periodic', remote: request.external, reason },
+  ];
+  if (request.lanPort !== undefined && request.external.ip === ctx.self.external.ip) {
+    for (const local of client.local ?? []) {
+      steps.push({
+        method: 'connect',
         path: 'periodic',
-        remote: request.external,
-        reason: 'periodic mode (records only)',
-      },
-    ],
-    { localPort: ctx.self.localPort, listener: undefined, punchPlan: plan },
+        remote: { ip: local.ip, port: request.lanPort },
+        reason,
+      });
+    }
+  }
+  const contenders = toContenders(steps, {
+    localPort: ctx.self.localPort,
+    listener: undefined,
+    punchPlan: plan,
+  });
+  const started = Date.now();
+  const setupWindow = deadline(
+    ctx.signal,
+    plan.deadlineMs + 1000,
+    () => new RcppError('TIMEOUT', 'The periodic set-up window closed.'),
   );
-  await runContenders(
-    contenders,
-    AbortSignal.any([ctx.signal, AbortSignal.timeout(plan.deadlineMs + 1000)]),
-    (c) => secureAndServe(c, client, ctx),
-  );
+  try {
+    await runContenders(contenders, setupWindow.signal, (c) =>
+      secureAndServe(c, client, ctx, started),
+    );
+  } finally {
+    setupWindow.clear();
+  }
+}
+
+function requestTimeout(): RcppError {
+  return new RcppError('TIMEOUT', 'A signaling channel sent no connection request in time.');
 }
 
 function refuse(channel: Duplex, err: unknown): void {
@@ -176,13 +220,19 @@ async function runContenders(
   );
 }
 
-function secureAndServe(candidate: Candidate, client: PeerRecord, ctx: AnswerContext): void {
+function secureAndServe(
+  candidate: Candidate,
+  client: PeerRecord,
+  ctx: AnswerContext,
+  started: number,
+): void {
   secureAsServer(candidate.stream, {
     identity: ctx.identity,
     expected: { name: client.name, fingerprint: client.fingerprint },
     signal: ctx.signal,
   })
-    .then(async ({ socket }) => {
+    .then(async ({ socket, peer }) => {
+      await rememberProven(ctx.trust, client, ctx.onProgress);
       // The client keeps one stream and closes the others unused: announce a stream once it
       // carries the client's first bytes. (The file server's 'data' listener is added in the same
       // tick by onLink, so both see that first chunk.)
@@ -195,12 +245,20 @@ function secureAndServe(candidate: Candidate, client: PeerRecord, ctx: AnswerCon
           remote: candidate.remote,
         }),
       );
-      await ctx.onLink(socket, candidate.stream, {
-        client: client.name,
+      const link = makeLink(socket, candidate.stream, {
         path: candidate.path,
         reason: candidate.reason,
         remote: candidate.remote,
+        peer: client.name,
+        peerFingerprint: peer.fingerprint,
+        setupMs: Date.now() - started,
+        ...(candidate.family && { family: candidate.family }),
       });
+      try {
+        await ctx.onLink(link);
+      } finally {
+        await link.close();
+      }
     })
     .catch((err: unknown) => {
       candidate.stream.destroy();

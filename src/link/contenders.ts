@@ -2,7 +2,8 @@
 // public peer's listener, accepts on our own listener, and (client side) the relay channel.
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { connectFrom } from '../net/tcp.js';
+import { connectFrom, socketFamily } from '../net/tcp.js';
+import { familyOf, formatEndpoint } from '../peer.js';
 import type { Candidate, Contender } from '../nat/path-race.js';
 import type { PublicListener } from '../nat/public-listener.js';
 import { punch } from '../nat/punch.js';
@@ -24,7 +25,7 @@ export function toContenders(steps: PathStep[], ctx: ContenderContext): Contende
     switch (step.method) {
       case 'punch':
       case 'connect': {
-        const remote = `${step.remote.ip}:${step.remote.port}`;
+        const remote = formatEndpoint(step.remote);
         // A punch is a simultaneous open from our punching port; a connect dials a listener from
         // any port. Either way one socket comes out.
         const dial = (signal: AbortSignal): Promise<Socket> =>
@@ -45,10 +46,16 @@ export function toContenders(steps: PathStep[], ctx: ContenderContext): Contende
           {
             path: step.path,
             remote,
-            delayMs: 0,
+            delayMs: step.delayMs ?? 0,
             async run(signal, offer) {
               const socket = await dial(signal);
-              offer({ path: step.path, reason: step.reason, remote, stream: socket });
+              offer({
+                path: step.path,
+                reason: step.reason,
+                remote,
+                family: familyOf(step.remote.ip),
+                stream: socket,
+              });
             },
           },
         ];
@@ -60,13 +67,16 @@ export function toContenders(steps: PathStep[], ctx: ContenderContext): Contende
           {
             path: step.path,
             remote: `our port ${listener.port}`,
-            delayMs: 0,
+            delayMs: step.delayMs ?? 0,
             run(signal, offer) {
               return listener.serve(signal, (socket) => {
+                const family = socketFamily(socket);
+                const address = (socket.remoteAddress ?? '?').replace(/^::ffff:/, '');
                 const candidate: Candidate = {
                   path: step.path,
                   reason: step.reason,
-                  remote: `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? '?'}`,
+                  remote: formatEndpoint({ ip: address, port: socket.remotePort ?? 0 }),
+                  family,
                   stream: socket,
                 };
                 offer(candidate);

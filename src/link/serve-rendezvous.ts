@@ -7,25 +7,27 @@
 //      external address is learned on every reconnect
 //   -> stopped: publish the record as offline, remove the socket, close.
 // Authentication, host-key and name conflicts are fatal; network trouble never is.
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Duplex } from 'node:stream';
+import { setTimeout as delay } from 'node:timers/promises';
+import { deadline } from '../deadline.js';
 import { isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
 import type { OnProgress } from '../progress.js';
-import type { PeerRecord } from '../rendezvous/peer-record.js';
+import { selfRecord, type PeerRecord } from '../rendezvous/peer-record.js';
 import { readSignal } from '../rendezvous/signaling.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import type { Identity } from '../secure/identity.js';
-import { SOFTWARE } from '../version.js';
+import type { KnownPeers } from '../secure/known-peers.js';
 import {
   answerPeriodicRequest,
   answerSignaling,
   type AnswerContext,
-  type OnLink,
   type PendingSetup,
 } from './answer-client.js';
 import { joinRendezvous, type Joined, type RendezvousSettings } from './join-rendezvous.js';
+import type { OnLink } from './link.js';
+import { admitClient, type ClientPolicy } from './pinning.js';
 
 const log = logger('serve');
 
@@ -35,6 +37,10 @@ export interface ServeRendezvousOptions {
   localPort: number;
   serverName: string;
   identity: Identity;
+  /** Client identities pinned so far (known_peers). */
+  trust: KnownPeers;
+  /** Which clients to serve; default: pinned ones and new ones ('new'). */
+  clientPolicy?: ClientPolicy;
   pollSeconds: number;
   onLink: OnLink;
   signal: AbortSignal;
@@ -53,21 +59,29 @@ const FATAL = new Set([
   'CONFIG_INVALID',
 ]);
 const MAX_BACKOFF_MS = 60_000;
+/** How long a stopping server waits to mark itself offline on the rendezvous. */
+const GOODBYE_TIMEOUT_MS = 3000;
 /** How long the name-conflict probe waits for the rendezvous to open a channel to the old socket. */
 const PROBE_TIMEOUT_MS = 5000;
 const MAX_PENDING_SETUPS = 64;
 /** Requests older than this are not answered in periodic mode. */
 const REQUEST_MAX_AGE_MS = 120_000;
+/** Clocks differ a little between peers; a request dated further ahead than this is forged. */
+const REQUEST_MAX_SKEW_MS = 30_000;
+/** How long the first line of a new signaling channel may take. */
+const OPEN_TIMEOUT_MS = 8000;
 
 /** What one run of the server remembers from one rendezvous session to the next. */
 interface ServeState {
   /** The lastSeen of the record this process last published, if any. */
   lastPublished?: string;
+  /** True once a session was established: later failures are network trouble, not set-up. */
+  connectedOnce: boolean;
 }
 
 export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<void> {
   let backoffMs = 1000;
-  const state: ServeState = {};
+  const state: ServeState = { connectedOnce: false };
   while (!opts.signal.aborted) {
     let joined: Joined | undefined;
     try {
@@ -78,11 +92,14 @@ export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<voi
           localPort: opts.localPort,
           portFallback: 'fail',
           signal: opts.signal,
+          // Nobody waits on a file server's start: let the other family's login finish.
+          otherFamilyWaitMs: 5000,
           ...(opts.onProgress && { onProgress: opts.onProgress }),
         },
         { role: 'server', name: opts.serverName },
       );
       backoffMs = 1000;
+      state.connectedOnce = true;
       const ended = await serveOneSession(joined, opts, state);
       if (opts.signal.aborted) return;
       reportReconnect(
@@ -94,6 +111,9 @@ export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<voi
       await joined?.session.close();
       if (opts.signal.aborted) return;
       if (isRcppError(err) && FATAL.has(err.code)) throw err;
+      // Our own port taken before we ever connected: another process holds it, and waiting will not
+      // help. (After a silent link loss the old socket holds it for a while; that one we wait out.)
+      if (isRcppError(err) && err.code === 'PORT_IN_USE' && !state.connectedOnce) throw err;
       reportReconnect(opts, backoffMs, isRcppError(err) ? err.message : String(err));
     }
     try {
@@ -121,37 +141,31 @@ async function serveOneSession(
   const sessionStop = new AbortController();
   const signal = AbortSignal.any([opts.signal, sessionStop.signal]);
   const timers: NodeJS.Timeout[] = [];
+  let onStop: (() => void) | undefined;
   try {
     await refuseIfNameLive(joined, opts, socketPath, state);
     let mode: 'socket' | 'records' = 'records';
     let reason: string | undefined = opts.forcePeriodic ? 'periodic mode was requested' : undefined;
     if (!opts.forcePeriodic) {
       try {
-        await directory.unlinkSocket(opts.serverName);
-        await session.forwardIn(socketPath);
+        await directory.unlinkSocket(opts.serverName, signal);
+        await session.forwardIn(socketPath, { signal });
         mode = 'socket';
       } catch (err) {
+        if (signal.aborted) throw err;
         reason = isRcppError(err) ? err.message : String(err);
       }
     }
-    const record = (online: boolean): PeerRecord => ({
-      v: 1,
-      role: 'server',
-      name: opts.serverName,
-      fingerprint: opts.identity.fingerprint,
-      lastSeen: new Date().toISOString(),
-      software: SOFTWARE,
-      external: joined.self.external,
-      local: joined.self.local,
-      nat: joined.self.nat,
-      online,
-      signaling: mode,
-      pollSeconds: opts.pollSeconds,
-    });
+    const record = (online: boolean): PeerRecord =>
+      selfRecord(
+        { role: 'server', name: opts.serverName, fingerprint: opts.identity.fingerprint },
+        joined.self,
+        { online, signaling: mode, pollSeconds: opts.pollSeconds },
+      );
     /** Publishes us as online and remembers which record that was (see refuseIfNameLive). */
     const publishOnline = async (): Promise<void> => {
       const online = record(true);
-      await directory.publish(online);
+      await directory.publish(online, signal);
       state.lastPublished = online.lastSeen;
     };
     await publishOnline();
@@ -161,6 +175,8 @@ async function serveOneSession(
     const ctx: AnswerContext = {
       serverName: opts.serverName,
       identity: opts.identity,
+      trust: opts.trust,
+      clientPolicy: opts.clientPolicy ?? 'new',
       directory,
       self: joined.self,
       onLink: opts.onLink,
@@ -185,16 +201,31 @@ async function serveOneSession(
 
     const ended = await Promise.race([
       session.closed,
-      new Promise<undefined>((resolve) =>
-        opts.signal.addEventListener('abort', () => resolve(undefined), { once: true }),
-      ),
+      new Promise<undefined>((resolve) => {
+        onStop = () => resolve(undefined);
+        opts.signal.addEventListener('abort', onStop, { once: true });
+      }),
     ]);
     if (opts.signal.aborted) {
-      await directory.publish(record(false)).catch(() => {});
-      if (mode === 'socket') await directory.unlinkSocket(opts.serverName).catch(() => {});
+      // Stopping: say so on the rendezvous, briefly (the server's own signal is already aborted).
+      const goodbye = deadline(
+        sessionStop.signal,
+        GOODBYE_TIMEOUT_MS,
+        () => new RcppError('TIMEOUT', 'The rendezvous did not take the offline record in time.'),
+      );
+      try {
+        await directory.publish(record(false), goodbye.signal).catch(() => {});
+        if (mode === 'socket') {
+          await directory.unlinkSocket(opts.serverName, goodbye.signal).catch(() => {});
+        }
+      } finally {
+        goodbye.clear();
+      }
     }
     return ended;
   } finally {
+    // One listener per session on the process-wide signal, removed with the session.
+    if (onStop) opts.signal.removeEventListener('abort', onStop);
     for (const t of timers) clearInterval(t);
     sessionStop.abort();
     await session.close();
@@ -217,14 +248,22 @@ async function refuseIfNameLive(
   if (old.fingerprint === opts.identity.fingerprint && old.lastSeen === state.lastPublished) {
     return;
   }
-  let probe: Duplex | undefined;
+  // A rendezvous can hold a channel open forever when the socket's owner is a dead connection it
+  // has not noticed yet (the embedded rendezvous waits on it): only an answer in time counts.
+  const probe = deadline(
+    opts.signal,
+    PROBE_TIMEOUT_MS,
+    () => new RcppError('TIMEOUT', 'The old signaling socket did not answer in time.'),
+  );
   try {
-    probe = await forwardOutWithin(joined, socketPath, PROBE_TIMEOUT_MS);
-  } catch {
-    return; // nobody listens: the previous run ended without marking itself offline
+    const channel = await joined.session.forwardOut(socketPath, { signal: probe.signal });
+    channel.destroy();
+  } catch (err) {
+    if (opts.signal.aborted) throw err;
+    return; // nobody listens, or too late: the previous run ended without marking itself offline
+  } finally {
+    probe.clear();
   }
-  if (!probe) return; // nobody answered in time: a dead session, not a live server
-  probe.destroy();
   if (old.fingerprint === opts.identity.fingerprint) {
     throw new RcppError(
       'NAME_IN_USE',
@@ -239,48 +278,17 @@ async function refuseIfNameLive(
   );
 }
 
-/**
- * forwardOut to the socket, or undefined after `ms`: a rendezvous can hold a channel open forever
- * when the socket's owner is a dead connection it has not noticed yet (the embedded rendezvous
- * waits on it), which hung the server's reconnect. A channel that opens too late is closed.
- */
-async function forwardOutWithin(
-  joined: Joined,
-  socketPath: string,
-  ms: number,
-): Promise<Duplex | undefined> {
-  let timer: NodeJS.Timeout | undefined;
-  let timedOut = false;
-  const opening = joined.session.forwardOut(socketPath);
-  try {
-    return await Promise.race([
-      opening,
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => {
-          timedOut = true;
-          resolve(undefined);
-        }, ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-    if (timedOut) {
-      opening.then(
-        (late) => late.destroy(),
-        () => undefined,
-      );
-    }
-  }
-}
-
 async function handleChannel(
   channel: Duplex,
   ctx: AnswerContext,
   pending: Map<string, PendingSetup>,
 ): Promise<void> {
-  const open = await readSignal(channel, {
-    signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(8000)]),
-  });
+  const wait = deadline(
+    ctx.signal,
+    OPEN_TIMEOUT_MS,
+    () => new RcppError('TIMEOUT', 'A signaling channel said nothing in time.'),
+  );
+  const open = await readSignal(channel, { signal: wait.signal }).finally(() => wait.clear());
   if (open.t !== 'open')
     throw new RcppError('PROTOCOL_ERROR', 'A signaling channel did not start with "open".');
   if (open.kind === 'signal') {
@@ -301,7 +309,8 @@ async function handleChannel(
 }
 
 function startPolling(ctx: AnswerContext, opts: ServeRendezvousOptions): NodeJS.Timeout {
-  const seen = new Set<string>();
+  /** Request ids answered, with when. */
+  const seen = new Map<string, number>();
   const plan: PunchPlan = {
     attemptTimeoutMs: 1000,
     refusedRetryMs: 150,
@@ -313,13 +322,27 @@ function startPolling(ctx: AnswerContext, opts: ServeRendezvousOptions): NodeJS.
     if (polling) return;
     polling = true;
     try {
-      const clients = await ctx.directory.list('client');
+      const clients = await ctx.directory.list('client', ctx.signal);
       const now = Date.now();
+      // Forget requests too old to be answered again, so the set stays small.
+      for (const [id, at] of seen) if (now - at > REQUEST_MAX_AGE_MS) seen.delete(id);
       for (const client of clients) {
         const request = client.request;
-        if (!request || seen.has(request.id) || now - Date.parse(request.at) > REQUEST_MAX_AGE_MS)
+        if (!request || seen.has(request.id)) continue;
+        const age = now - Date.parse(request.at);
+        if (age > REQUEST_MAX_AGE_MS || age < -REQUEST_MAX_SKEW_MS) continue;
+        seen.set(request.id, now);
+        try {
+          await ctx.trust.reload();
+          admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+        } catch (err) {
+          ctx.onProgress?.({
+            type: 'server:refused',
+            client: client.name,
+            message: (err as Error).message,
+          });
           continue;
-        seen.add(request.id);
+        }
         answerPeriodicRequest(client, ctx, plan).catch((err: unknown) =>
           log(`periodic answer to ${client.name} failed: ${(err as Error).message}`),
         );

@@ -21,13 +21,17 @@ export async function openPublicListener(signal: AbortSignal): Promise<PublicLis
   if (signal.aborted) throw abortError(signal);
   const server = net.createServer();
   server.maxConnections = MAX_PENDING_ACCEPTS;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: 0, host: '0.0.0.0' }, () => {
-      server.off('error', reject);
-      resolve();
+  const listen = (host: string): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ port: 0, host }, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
-  });
+  // One dual-stack socket (IPv4 peers arrive as ::ffff:a.b.c.d), or IPv4 alone where the kernel
+  // has no IPv6 at all.
+  await listen('::').catch(() => listen('0.0.0.0'));
   const port = (server.address() as net.AddressInfo).port;
   log(`listening on port ${port}`);
   let closed = false;

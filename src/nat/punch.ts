@@ -7,7 +7,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { abortError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
 import { connectFrom } from '../net/tcp.js';
-import type { Endpoint } from '../progress.js';
+import type { Endpoint } from '../peer.js';
 import { attemptTimeout, DEFAULT_PUNCH_PLAN, nextPunchStep, type PunchPlan } from './punch-plan.js';
 
 const log = logger('punch');

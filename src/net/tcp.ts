@@ -3,13 +3,15 @@
 import net from 'node:net';
 import { abortError, RcppError } from '../errors.js';
 import type { Duplex } from 'node:stream';
-import type { Endpoint } from '../progress.js';
+import type { Endpoint } from '../peer.js';
 
 export interface ConnectFromOptions {
   remote: Endpoint;
   /** 0 = any port. */
   localPort: number;
   localAddress?: string;
+  /** Only addresses of this family when `remote.ip` is a name (default: Happy Eyeballs over both). */
+  family?: 4 | 6;
   signal?: AbortSignal;
   timeoutMs?: number;
 }
@@ -27,6 +29,7 @@ export function connectFrom(opts: ConnectFromOptions): Promise<net.Socket> {
       port: opts.remote.port,
       ...(opts.localPort > 0 && { localPort: opts.localPort }),
       ...(opts.localAddress !== undefined && { localAddress: opts.localAddress }),
+      ...(opts.family !== undefined && { family: opts.family }),
     });
     const timer =
       opts.timeoutMs === undefined
@@ -55,6 +58,12 @@ export function connectFrom(opts: ConnectFromOptions): Promise<net.Socket> {
     socket.once('error', onError);
     socket.once('connect', onConnect);
   });
+}
+
+/** 4 or 6 for a connected socket (an IPv4-mapped IPv6 address counts as IPv4). */
+export function socketFamily(socket: net.Socket): 4 | 6 {
+  const address = socket.remoteAddress ?? '';
+  return socket.remoteFamily === 'IPv6' && !address.startsWith('::ffff:') ? 6 : 4;
 }
 
 /** True for errors that mean "that local port is taken for this destination". */

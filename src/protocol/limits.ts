@@ -22,6 +22,9 @@ export const MAX_PATH_BYTES = 4096;
 /** One path component, in UTF-8 bytes (the common file-system limit). */
 export const MAX_NAME_BYTES = 255;
 
+/** Components of one path: deeper paths are refused, so one path costs at most this many folders. */
+export const MAX_PATH_DEPTH = 128;
+
 /** Paths named in one get or list command. */
 export const MAX_REQUEST_PATHS = 1024;
 
@@ -31,7 +34,13 @@ export const MAX_ENTRIES_PER_PART = 16384;
 /** Files in one get or put command, over all its parts. */
 export const MAX_FILES_PER_COMMAND = 200_000;
 
-/** Encoded bytes of one command's manifest (all parts), so a peer cannot pin much memory. */
+/** Folder entries in one get or put command, over all its parts. */
+export const MAX_DIRS_PER_COMMAND = 50_000;
+
+/**
+ * Bytes of one command's manifest (all parts), counted as protocol/budget.ts does on both sides, so a
+ * peer cannot pin much memory.
+ */
 export const MAX_MANIFEST_BYTES = 32 * 1024 * 1024;
 
 /** Entries one listing returns; a longer listing is cut and marked truncated. */
@@ -41,7 +50,7 @@ export const MAX_LISTING_ENTRIES = 100_000;
 export const MAX_MESSAGE_CHARS = 8192;
 
 /** Peer names follow the rendezvous record names. */
-export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+export { PEER_NAME as NAME_PATTERN } from '../peer.js';
 
 /** Feature flags offered in hello/welcome (none defined in version 1; unknown ones are ignored). */
 export const FEATURE_PATTERN = /^[a-z0-9][a-z0-9-]{0,31}$/;

@@ -20,7 +20,9 @@ import {
   RESUME_MAX_BLOCKS,
   RESUME_MIN_BLOCK,
 } from './limits.js';
-import { blockCount, resumeBlockSize } from './resume.js';
+import { blockCount, resumeBlockSize, type ResumeInfo } from './resume.js';
+
+export type { ResumeInfo } from './resume.js';
 import { displaySafe } from './text.js';
 import { element, Fields, fail, isObject, stringElement } from './validate.js';
 
@@ -46,11 +48,6 @@ export interface Problem {
   path: string;
   code: ErrorCode;
   message: string;
-}
-export interface ResumeInfo {
-  blockSize: number;
-  length: number;
-  hashes: string[];
 }
 export interface AcceptFile {
   i: number;

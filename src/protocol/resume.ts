@@ -6,7 +6,13 @@
 // A partial longer than the source, or a source that changed in the first block, restarts at 0.
 
 import { RESUME_MAX_BLOCKS, RESUME_MIN_BLOCK } from './limits.js';
-import type { ResumeInfo } from './messages.js';
+
+/** What a receiver tells the sender about a partial file it kept: block hashes of its prefix. */
+export interface ResumeInfo {
+  blockSize: number;
+  length: number;
+  hashes: string[];
+}
 
 export function resumeBlockSize(length: number): number {
   let size = RESUME_MIN_BLOCK;

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseSshKey } from '../rendezvous/ssh-key.js';
 import { fsError, RcppError } from '../errors.js';
-import { isPeerName } from '../rendezvous/names.js';
+import { isPeerName } from '../peer.js';
 
 const scrypt = promisify(scryptCb) as (
   password: string,

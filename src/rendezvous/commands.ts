@@ -6,9 +6,8 @@
 // the account's login shell (bash, zsh, fish, csh) does not matter. Parameters are checked against
 // strict patterns first (names.ts), so nothing needs quoting.
 import { RcppError } from '../errors.js';
-import { checkPeerName, checkRendezvousDir } from './names.js';
-
-export type Role = 'server' | 'client';
+import { checkPeerName, PEER_NAME, RENDEZVOUS_DIR, type Role } from '../peer.js';
+import { checkRendezvousDir } from './names.js';
 
 export type RendezvousOp =
   /** Learn our external address ($SSH_CLIENT) and the account's home, and read one record. */
@@ -34,10 +33,15 @@ const TEMPLATES: Record<RendezvousOp['op'], string> = {
   'unlink-socket': `/bin/sh -c 'cd && rm -f {dir}/sockets/{name}.sock'`,
 };
 
+/** A whole-string pattern without its anchors, to embed in a larger one. */
+function bare(pattern: RegExp): string {
+  return pattern.source.replace(/^\^/, '').replace(/\$$/, '');
+}
+
 const PLACEHOLDER_PATTERNS: Record<string, string> = {
-  dir: '[A-Za-z0-9._/+-]{1,200}',
+  dir: bare(RENDEZVOUS_DIR),
   role: '(?:server|client)',
-  name: '[A-Za-z0-9][A-Za-z0-9._-]{0,63}',
+  name: bare(PEER_NAME),
 };
 
 export function renderRendezvousCommand(op: RendezvousOp): string {

@@ -1,13 +1,14 @@
-// Peer records on the rendezvous account: read, list and publish them through the session.
+// Peer records on the rendezvous account: read, list and publish them through the session. Every
+// call takes the caller's AbortSignal, so Ctrl-C or a deadline closes the command's channel at once.
 import { RcppError } from '../errors.js';
 import { logger } from '../log.js';
-import type { Endpoint } from '../progress.js';
+import type { Endpoint, Role } from '../peer.js';
+import { displaySafe } from '../protocol/text.js';
 import {
   parseHelloReply,
   parseListReply,
   renderRendezvousCommand,
   socketPath,
-  type Role,
 } from './commands.js';
 import { parsePeerRecord, serializePeerRecord, type PeerRecord } from './peer-record.js';
 import type { ExecResult, RendezvousSession } from './ssh-session.js';
@@ -29,9 +30,10 @@ export class RendezvousDirectory {
   ) {}
 
   /** One round trip: our external address, the account's home, and one peer's record. */
-  async hello(role: Role, name: string): Promise<HelloResult> {
+  async hello(role: Role, name: string, signal: AbortSignal): Promise<HelloResult> {
     const result = await this.run(
       renderRendezvousCommand({ op: 'hello', dir: this.dir, role, name }),
+      signal,
     );
     const reply = parseHelloReply(result.stdout);
     const record =
@@ -41,13 +43,16 @@ export class RendezvousDirectory {
     return { observed: reply.observed, home: reply.home, record };
   }
 
-  async read(role: Role, name: string): Promise<PeerRecord | undefined> {
-    return (await this.hello(role, name)).record;
+  async read(role: Role, name: string, signal: AbortSignal): Promise<PeerRecord | undefined> {
+    return (await this.hello(role, name, signal)).record;
   }
 
   /** Every readable record of one role; damaged ones are skipped (and logged). */
-  async list(role: Role): Promise<PeerRecord[]> {
-    const result = await this.run(renderRendezvousCommand({ op: 'list', dir: this.dir, role }));
+  async list(role: Role, signal: AbortSignal): Promise<PeerRecord[]> {
+    const result = await this.run(
+      renderRendezvousCommand({ op: 'list', dir: this.dir, role }),
+      signal,
+    );
     const records: PeerRecord[] = [];
     for (const text of parseListReply(result.stdout)) {
       try {
@@ -61,19 +66,20 @@ export class RendezvousDirectory {
     return records;
   }
 
-  async publish(record: PeerRecord): Promise<void> {
+  async publish(record: PeerRecord, signal: AbortSignal): Promise<void> {
     const command = renderRendezvousCommand({
       op: 'publish',
       dir: this.dir,
       role: record.role,
       name: record.name,
     });
-    await this.run(command, serializePeerRecord(record) + '\n');
+    await this.run(command, signal, serializePeerRecord(record) + '\n');
   }
 
-  async unlinkSocket(serverName: string): Promise<void> {
+  async unlinkSocket(serverName: string, signal: AbortSignal): Promise<void> {
     await this.run(
       renderRendezvousCommand({ op: 'unlink-socket', dir: this.dir, name: serverName }),
+      signal,
     );
   }
 
@@ -81,10 +87,14 @@ export class RendezvousDirectory {
     return socketPath(home, this.dir, serverName);
   }
 
-  private async run(command: string, stdin?: string): Promise<ExecResult> {
-    const result = await this.session.exec(command, stdin === undefined ? {} : { stdin });
+  private async run(command: string, signal: AbortSignal, stdin?: string): Promise<ExecResult> {
+    const result = await this.session.exec(command, {
+      signal,
+      ...(stdin !== undefined && { stdin }),
+    });
     if (result.code !== 0) {
-      const detail = result.stderr.trim().split('\n').slice(-1)[0] ?? '';
+      // The rendezvous's own words, made safe for a terminal: the account is shared.
+      const detail = displaySafe(result.stderr.trim().split('\n').slice(-1)[0] ?? '', 300);
       throw new RcppError(
         'RENDEZVOUS_REFUSED',
         `A command on the rendezvous host failed (exit ${String(result.code)})${detail ? `: ${detail}` : ''}.`,

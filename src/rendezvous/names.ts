@@ -1,27 +1,11 @@
-// Peer names and the rendezvous directory end up inside shell commands run on the rendezvous host,
-// so they are restricted to characters that need no quoting. Checked before any command is built.
+// The rendezvous directory ends up inside shell commands run on the rendezvous host, so it is
+// restricted to characters that need no quoting (peer names: src/peer.ts). Checked before any
+// command is built.
 import { RcppError } from '../errors.js';
-
-const PEER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
-const RENDEZVOUS_DIR = /^[A-Za-z0-9._/+-]{1,200}$/;
-
-export function isPeerName(name: string): boolean {
-  return PEER_NAME.test(name);
-}
-
-export function checkPeerName(name: string, what = 'name'): string {
-  if (!isPeerName(name)) {
-    throw new RcppError(
-      'USAGE',
-      `"${name}" is not a valid ${what}.`,
-      'Use 1 to 64 letters, digits, dots, dashes or underscores, starting with a letter or digit.',
-    );
-  }
-  return name;
-}
+import { isRendezvousDir } from '../peer.js';
 
 export function checkRendezvousDir(dir: string): string {
-  if (!RENDEZVOUS_DIR.test(dir) || dir.split('/').includes('..')) {
+  if (!isRendezvousDir(dir)) {
     throw new RcppError(
       'CONFIG_INVALID',
       `The rendezvous directory "${dir}" contains characters rcpp2p does not allow.`,

@@ -1,12 +1,10 @@
 // A peer's record on the rendezvous account: who it is (certificate fingerprint), where it was
-// last seen, and how to reach it. Records come from a shared account, so they are parsed strictly.
+// last seen, and how to reach it. Records come from a shared account, so they are read with the
+// same strict field readers as network messages (src/validate.ts).
 import { RcppError } from '../errors.js';
-import type { Endpoint } from '../progress.js';
-import type { Role } from './commands.js';
-import { isPeerName } from './names.js';
-
-/** What the NAT in front of a peer does, as far as one observation can tell. */
-export type NatKind = 'public' | 'port-preserving' | 'port-changing';
+import { familyOf, NAT_KINDS, PEER_NAME, type Endpoint, type NatKind, type Role } from '../peer.js';
+import { fields, type Complaint, type Fields } from '../validate.js';
+import { SOFTWARE } from '../version.js';
 
 export interface PeriodicRequest {
   /** Random id, so the server punches once per request. */
@@ -14,6 +12,8 @@ export interface PeriodicRequest {
   /** ISO time the client asked. */
   at: string;
   external: Endpoint;
+  /** A port the client listens on for this request, for a server behind the same router. */
+  lanPort?: number;
 }
 
 export interface PeerRecord {
@@ -28,6 +28,8 @@ export interface PeerRecord {
   external?: Endpoint;
   local?: Endpoint[];
   nat?: NatKind;
+  /** The other address family (dual-stack peers): what the rendezvous saw there. */
+  other?: FamilyReach;
   /** File servers: true while running. */
   online?: boolean;
   /** File servers: how clients reach them ('socket' = live signaling, 'records' = periodic mode). */
@@ -38,100 +40,118 @@ export interface PeerRecord {
   request?: PeriodicRequest;
 }
 
-const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
-const MAX_RECORD_BYTES = 16 * 1024;
-
-/** An IPv4/IPv6 address and a port, as records and signaling messages carry them. */
-export function isEndpoint(v: unknown): v is Endpoint {
-  const e = v as Endpoint;
-  return (
-    typeof e === 'object' &&
-    e !== null &&
-    typeof e.ip === 'string' &&
-    /^[0-9A-Fa-f.:]{2,64}$/.test(e.ip) &&
-    Number.isInteger(e.port) &&
-    e.port > 0 &&
-    e.port <= 65535
-  );
+/** What a peer learned about itself in one address family (IPv4 or IPv6). */
+export interface FamilyReach {
+  /** Its address and port as the rendezvous saw them (a NAT's mapping, or its own address). */
+  external: Endpoint;
+  nat: NatKind;
+  /** A listener in that family, offered in signaling by a peer reachable there. */
+  listen?: Endpoint;
 }
 
-function isIsoTime(v: unknown): v is string {
-  return typeof v === 'string' && v.length <= 40 && !Number.isNaN(Date.parse(v));
+/**
+ * Where a peer is, as it learned on joining the rendezvous: `external`/`nat` in the family of its
+ * rendezvous session, `other` in the other family when it has a route there (dual stack).
+ */
+export interface PeerAddresses {
+  external: Endpoint;
+  local: Endpoint[];
+  nat: NatKind;
+  other?: FamilyReach;
+}
+
+export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
+const MAX_RECORD_BYTES = 16 * 1024;
+const MAX_LOCAL_ENDPOINTS = 16;
+const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
+const REQUEST_ID = /^[0-9a-f]{8,64}$/;
+
+/** This peer's own record, fresh: the one function that fills in version, software and time. */
+export function selfRecord(
+  who: { role: Role; name: string; fingerprint: string },
+  addresses: PeerAddresses,
+  extra: Pick<PeerRecord, 'online' | 'signaling' | 'pollSeconds' | 'request'> = {},
+): PeerRecord {
+  return {
+    v: 1,
+    role: who.role,
+    name: who.name,
+    fingerprint: who.fingerprint,
+    lastSeen: new Date().toISOString(),
+    software: SOFTWARE,
+    external: addresses.external,
+    local: addresses.local,
+    nat: addresses.nat,
+    ...(addresses.other && {
+      other: { external: addresses.other.external, nat: addresses.other.nat },
+    }),
+    ...extra,
+  };
 }
 
 /** Parses a record read from the rendezvous; throws a sentence naming the peer when it is bad. */
 export function parsePeerRecord(text: string, expected: { role: Role; name: string }): PeerRecord {
   const who = `${expected.role} ${expected.name}`;
-  const bad = (what: string): RcppError =>
+  const complain: Complaint = (_where, problem) =>
     new RcppError(
       'RENDEZVOUS_REFUSED',
-      `The rendezvous record of ${who} is damaged (${what}).`,
+      `The rendezvous record of ${who} is damaged (${problem}).`,
       `Restart that ${expected.role === 'server' ? 'file server' : 'client with --addclient'} to publish it again.`,
     );
-  if (text.length > MAX_RECORD_BYTES) throw bad('too large');
+  if (text.length > MAX_RECORD_BYTES) throw complain(who, 'too large');
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    throw bad('not JSON');
+    throw complain(who, 'not JSON');
   }
-  const r = raw as Partial<PeerRecord>;
-  if (typeof r !== 'object' || r === null) throw bad('not an object');
-  if (r.v !== 1) throw bad(`unknown version ${String(r.v)}`);
-  if (r.role !== expected.role || r.name !== expected.name || !isPeerName(r.name)) {
-    throw bad('it names another peer');
-  }
-  if (typeof r.fingerprint !== 'string' || !FINGERPRINT.test(r.fingerprint)) {
-    throw bad('no valid certificate fingerprint');
-  }
-  if (!isIsoTime(r.lastSeen)) throw bad('no valid last-seen time');
-  if (r.external !== undefined && !isEndpoint(r.external)) throw bad('bad external address');
-  if (
-    r.local !== undefined &&
-    (!Array.isArray(r.local) || r.local.length > 16 || !r.local.every(isEndpoint))
-  ) {
-    throw bad('bad local addresses');
-  }
-  if (r.nat !== undefined && !['public', 'port-preserving', 'port-changing'].includes(r.nat)) {
-    throw bad('bad NAT kind');
-  }
-  if (r.signaling !== undefined && r.signaling !== 'socket' && r.signaling !== 'records') {
-    throw bad('bad signaling mode');
-  }
-  if (
-    r.pollSeconds !== undefined &&
-    !(Number.isInteger(r.pollSeconds) && r.pollSeconds > 0 && r.pollSeconds <= 3600)
-  ) {
-    throw bad('bad poll interval');
-  }
-  if (r.request !== undefined) {
-    const q = r.request;
-    if (
-      typeof q !== 'object' ||
-      q === null ||
-      typeof q.id !== 'string' ||
-      !/^[0-9a-f]{8,64}$/.test(q.id) ||
-      !isIsoTime(q.at) ||
-      !isEndpoint(q.external)
-    ) {
-      throw bad('bad connection request');
-    }
-  }
-  return {
+  const f = fields(raw, who, complain);
+  if (f.raw('v') !== 1) f.fail(`unknown version ${JSON.stringify(f.raw('v')) ?? 'none'}`);
+  const role = f.oneOf('role', ['server', 'client'] as const);
+  const name = f.str('name', 64, PEER_NAME);
+  if (role !== expected.role || name !== expected.name) f.fail('it names another peer');
+  const record: PeerRecord = {
     v: 1,
-    role: r.role,
-    name: r.name,
-    fingerprint: r.fingerprint,
-    lastSeen: r.lastSeen,
-    software: typeof r.software === 'string' ? r.software.slice(0, 64) : 'unknown',
-    ...(r.external && { external: r.external }),
-    ...(r.local && { local: r.local }),
-    ...(r.nat && { nat: r.nat }),
-    ...(typeof r.online === 'boolean' && { online: r.online }),
-    ...(r.signaling && { signaling: r.signaling }),
-    ...(r.pollSeconds && { pollSeconds: r.pollSeconds }),
-    ...(r.request && { request: r.request }),
+    role,
+    name,
+    fingerprint: f.str('fingerprint', 64, FINGERPRINT, 'is not a certificate fingerprint'),
+    lastSeen: isoTime(f, 'lastSeen'),
+    software: f.has('software') ? f.str('software', 256).slice(0, 64) : 'unknown',
   };
+  if (f.has('external')) record.external = f.endpoint('external');
+  if (f.has('local')) record.local = f.endpoints('local', MAX_LOCAL_ENDPOINTS);
+  if (f.has('nat')) record.nat = f.oneOf('nat', NAT_KINDS);
+  if (f.has('other')) record.other = familyReach(f.obj('other'));
+  if (f.has('online')) record.online = f.bool('online');
+  if (f.has('signaling')) record.signaling = f.oneOf('signaling', ['socket', 'records'] as const);
+  if (f.has('pollSeconds')) record.pollSeconds = f.int('pollSeconds', 1, 3600);
+  if (f.has('request')) {
+    const q = f.obj('request');
+    record.request = {
+      id: q.str('id', 64, REQUEST_ID),
+      at: isoTime(q, 'at'),
+      external: q.endpoint('external'),
+      ...(q.has('lanPort') && { lanPort: q.int('lanPort', 1, 65535) }),
+    };
+  }
+  return record;
+}
+
+/** One family's reach, as records and signals carry it (signals add a listener). */
+export function familyReach(f: Fields): FamilyReach {
+  const reach: FamilyReach = { external: f.endpoint('external'), nat: f.oneOf('nat', NAT_KINDS) };
+  if (!f.has('listen')) return reach;
+  reach.listen = f.endpoint('listen');
+  if (familyOf(reach.listen.ip) !== familyOf(reach.external.ip)) {
+    f.fail('listen is in another address family than external');
+  }
+  return reach;
+}
+
+function isoTime(f: Fields, key: string): string {
+  const value = f.str(key, 40, ISO_TIME, 'is not a time');
+  if (Number.isNaN(Date.parse(value))) f.fail(`${key} is not a time`);
+  return value;
 }
 
 export function serializePeerRecord(record: PeerRecord): string {

@@ -2,23 +2,25 @@
 // socket that the file server offers on the rendezvous host (ssh2 openssh_forwardInStreamLocal).
 //
 // Every channel starts with an `open` line saying what it is for:
-//   signal: client -> request, server -> accept | refuse, client -> chosen (which path won)
+//   signal: client -> request, server -> received (at once: it is alive) -> accept | refuse,
+//           client -> chosen (which path won)
 //   relay:  after the open line the channel carries the TLS bytes of one session (the fallback path)
 // Lines are capped and every field is checked before use: the socket is reachable by anyone who can
 // log in to the rendezvous account.
 import type { Duplex } from 'node:stream';
 import { abortError, isErrorCode, RcppError, type ErrorCode } from '../errors.js';
-import type { Endpoint, PathKind } from '../progress.js';
-import { isPeerName } from './names.js';
-import { isEndpoint, type NatKind } from './peer-record.js';
+import { NAT_KINDS, PATH_KINDS, PEER_NAME, type Endpoint, type PathKind } from '../peer.js';
+import { displaySafe } from '../protocol/text.js';
+import { fields, type Complaint, type Fields } from '../validate.js';
+import { familyReach, type PeerAddresses } from './peer-record.js';
 
 export const SIGNAL_VERSION = 1;
 export const MAX_SIGNAL_LINE = 16 * 1024;
+const MAX_LOCAL_ENDPOINTS = 16;
+const MAX_REFUSAL_CHARS = 500;
 
-export interface PeerAddresses {
-  external: Endpoint;
-  local: Endpoint[];
-  nat: NatKind;
+/** What each side tells the other in request/accept: its addresses, and what it listens on. */
+export interface SignalAddresses extends PeerAddresses {
   /** A listening endpoint, offered by a peer that is publicly reachable. */
   listen?: Endpoint;
   /** A port listening on every local address, offered to a peer behind the same router. */
@@ -28,36 +30,30 @@ export interface PeerAddresses {
 export type SignalMessage =
   | { t: 'open'; v: number; kind: 'signal' }
   | { t: 'open'; v: number; kind: 'relay'; session: string }
-  | ({ t: 'request'; session: string; client: string } & PeerAddresses)
-  | ({ t: 'accept'; session: string; server: string } & PeerAddresses)
+  | ({ t: 'request'; session: string; client: string } & SignalAddresses)
+  | { t: 'received'; session: string }
+  | ({ t: 'accept'; session: string; server: string } & SignalAddresses)
   | { t: 'refuse'; code: ErrorCode; message: string; hint: string }
   | { t: 'chosen'; session: string; path: PathKind };
 
 const SESSION_ID = /^[0-9a-f]{32}$/;
-const PATHS: PathKind[] = ['lan', 'direct', 'reversed', 'periodic', 'relay'];
+
+const complain: Complaint = (where, problem) =>
+  new RcppError('PROTOCOL_ERROR', `Bad signaling message (${where}): ${problem}.`);
 
 export function encodeSignal(message: SignalMessage): string {
   return JSON.stringify(message) + '\n';
 }
 
-function protocolError(what: string): RcppError {
-  return new RcppError('PROTOCOL_ERROR', `Bad signaling message: ${what}.`);
-}
-
-function checkAddresses(m: Partial<PeerAddresses>): void {
-  if (!isEndpoint(m.external)) throw protocolError('external address');
-  if (!Array.isArray(m.local) || m.local.length > 16 || !m.local.every(isEndpoint)) {
-    throw protocolError('local addresses');
-  }
-  if (m.nat !== 'public' && m.nat !== 'port-preserving' && m.nat !== 'port-changing') {
-    throw protocolError('NAT kind');
-  }
-  if (m.listen !== undefined && !isEndpoint(m.listen)) throw protocolError('listen address');
-  if (m.lanPort !== undefined && !isPort(m.lanPort)) throw protocolError('LAN port');
-}
-
-function isPort(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535;
+function addresses(f: Fields): SignalAddresses {
+  return {
+    external: f.endpoint('external'),
+    local: f.endpoints('local', MAX_LOCAL_ENDPOINTS),
+    nat: f.oneOf('nat', NAT_KINDS),
+    ...(f.has('listen') && { listen: f.endpoint('listen') }),
+    ...(f.has('lanPort') && { lanPort: f.int('lanPort', 1, 65535) }),
+    ...(f.has('other') && { other: familyReach(f.obj('other')) }),
+  };
 }
 
 /** Validates one decoded line; throws PROTOCOL_ERROR with what was wrong. */
@@ -66,60 +62,46 @@ export function parseSignal(line: string): SignalMessage {
   try {
     raw = JSON.parse(line);
   } catch {
-    throw protocolError('not JSON');
+    throw complain('a line', 'not JSON');
   }
-  const m = raw as Record<string, unknown>;
-  if (typeof m !== 'object' || m === null || Array.isArray(m)) throw protocolError('not an object');
-  switch (m['t']) {
-    case 'open':
-      if (typeof m['v'] !== 'number') throw protocolError('version');
-      if (m['v'] !== SIGNAL_VERSION) {
+  const f = fields(raw, 'a line', complain);
+  const t = f.oneOf('t', ['open', 'request', 'received', 'accept', 'refuse', 'chosen'] as const);
+  const session = (): string => f.str('session', 32, SESSION_ID, 'is not a session id');
+  switch (t) {
+    case 'open': {
+      const v = f.int('v', 0, 0xffff);
+      if (v !== SIGNAL_VERSION) {
         throw new RcppError(
           'VERSION_MISMATCH',
-          `The other peer speaks signaling version ${String(m['v'])}, this rcpp2p speaks ${SIGNAL_VERSION}.`,
+          `The other peer speaks signaling version ${v}, this rcpp2p speaks ${SIGNAL_VERSION}.`,
           'Install the same rcpp2p version on both peers.',
         );
       }
-      if (m['kind'] === 'signal') return { t: 'open', v: m['v'], kind: 'signal' };
-      if (
-        m['kind'] === 'relay' &&
-        typeof m['session'] === 'string' &&
-        SESSION_ID.test(m['session'])
-      ) {
-        return { t: 'open', v: m['v'], kind: 'relay', session: m['session'] };
-      }
-      throw protocolError('channel kind');
-    case 'request':
-    case 'accept': {
-      const who = m['t'] === 'request' ? 'client' : 'server';
-      if (typeof m['session'] !== 'string' || !SESSION_ID.test(m['session']))
-        throw protocolError('session id');
-      if (typeof m[who] !== 'string' || !isPeerName(m[who])) throw protocolError(`${who} name`);
-      checkAddresses(m);
-      const addresses: PeerAddresses = {
-        external: m['external'] as Endpoint,
-        local: m['local'] as Endpoint[],
-        nat: m['nat'] as NatKind,
-        ...(m['listen'] !== undefined && { listen: m['listen'] as Endpoint }),
-        ...(m['lanPort'] !== undefined && { lanPort: m['lanPort'] as number }),
-      };
-      return m['t'] === 'request'
-        ? { t: 'request', session: m['session'], client: m['client'] as string, ...addresses }
-        : { t: 'accept', session: m['session'], server: m['server'] as string, ...addresses };
+      const kind = f.oneOf('kind', ['signal', 'relay'] as const);
+      return kind === 'signal' ? { t, v, kind } : { t, v, kind, session: session() };
     }
+    case 'request':
+      return { t, session: session(), client: f.str('client', 64, PEER_NAME), ...addresses(f) };
+    case 'received':
+      return { t, session: session() };
+    case 'accept':
+      return { t, session: session(), server: f.str('server', 64, PEER_NAME), ...addresses(f) };
     case 'refuse': {
-      const code = isErrorCode(m['code']) ? m['code'] : 'PEER_REFUSED';
-      const message = typeof m['message'] === 'string' ? m['message'].slice(0, 500) : 'Refused.';
-      const hint = typeof m['hint'] === 'string' ? m['hint'].slice(0, 500) : '';
-      return { t: 'refuse', code, message, hint };
+      // A refusal is shown to the user: keep its words, but only as display-safe text.
+      const code = f.raw('code');
+      const text = (key: string, fallback: string): string => {
+        const value = f.raw(key);
+        return typeof value === 'string' ? displaySafe(value, MAX_REFUSAL_CHARS) : fallback;
+      };
+      return {
+        t,
+        code: isErrorCode(code) ? code : 'PEER_REFUSED',
+        message: text('message', 'Refused.'),
+        hint: text('hint', ''),
+      };
     }
     case 'chosen':
-      if (typeof m['session'] !== 'string' || !SESSION_ID.test(m['session']))
-        throw protocolError('session id');
-      if (!PATHS.includes(m['path'] as PathKind)) throw protocolError('path');
-      return { t: 'chosen', session: m['session'], path: m['path'] as PathKind };
-    default:
-      throw protocolError(`unknown type ${JSON.stringify(m['t'])?.slice(0, 40) ?? ''}`);
+      return { t, session: session(), path: f.oneOf('path', PATH_KINDS) };
   }
 }
 

@@ -12,8 +12,15 @@ export type SshAuth =
 export type AuthSetting =
   { method: 'key'; identityFile: string } | { method: 'agent' } | { method: 'password' };
 
-/** Asks the user something; `secret` answers are never echoed. */
-export type Ask = (question: string, options: { secret: boolean }) => Promise<string>;
+/**
+ * Asks the user something; `secret` answers are never echoed. `retry` marks a question asked again
+ * because the last answer was wrong: a terminal shows `notice` and asks; an asker that cannot ask
+ * again (one line of --password-stdin) rejects with `failure` instead.
+ */
+export type Ask = (
+  question: string,
+  options: { secret: boolean; retry?: { notice: string; failure: Error } },
+) => Promise<string>;
 
 const MAX_PASSPHRASE_TRIES = 3;
 
@@ -63,14 +70,25 @@ async function loadKey(path: string, ask: Ask): Promise<SshAuth> {
     );
   }
   for (let attempt = 1; attempt <= MAX_PASSPHRASE_TRIES; attempt++) {
-    const passphrase = await ask(`Passphrase for ${path}:`, { secret: true });
+    const passphrase = await ask(`Passphrase for ${path}:`, {
+      secret: true,
+      ...(attempt > 1 && {
+        retry: { notice: 'Wrong passphrase, try again.', failure: wrongPassphrase(path, 1) },
+      }),
+    });
     if (!(ssh2.utils.parseKey(privateKey, passphrase) instanceof Error)) {
       return { method: 'key', path, privateKey, passphrase };
     }
   }
-  throw new RcppError(
+  throw wrongPassphrase(path, MAX_PASSPHRASE_TRIES);
+}
+
+function wrongPassphrase(path: string, tries: number): RcppError {
+  return new RcppError(
     'AUTH_FAILED',
-    `Wrong passphrase for ${path} (${MAX_PASSPHRASE_TRIES} tries).`,
-    'Check the passphrase with ssh-keygen -y -f KEY.',
+    tries === 1
+      ? `Wrong passphrase for ${path}.`
+      : `Wrong passphrase for ${path} (${tries} tries).`,
+    `Check the passphrase with: ssh-keygen -y -f ${path}`,
   );
 }

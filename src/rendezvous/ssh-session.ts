@@ -4,13 +4,23 @@
 // host-key check against known_hosts, clear errors, and a close that leaves no TIME_WAIT behind.
 import { randomInt } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type net from 'node:net';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Client, ClientChannel, ConnectConfig, ServerHostKeyAlgorithm } from 'ssh2';
+import { deadline } from '../deadline.js';
 import { abortError, isRcppError, RcppError } from '../errors.js';
 import { logger } from '../log.js';
-import { closeWithoutTimeWait, connectFrom, describeConnectError, isPortBusy } from '../net/tcp.js';
+import { hostPort } from '../peer.js';
+import { Slots } from '../slots.js';
+import {
+  closeWithoutTimeWait,
+  connectFrom,
+  describeConnectError,
+  isPortBusy,
+  socketFamily,
+} from '../net/tcp.js';
 import type { OnProgress } from '../progress.js';
 import {
   checkHostKey,
@@ -37,9 +47,13 @@ export interface RendezvousSessionOptions {
   localPort: number;
   /** When that port is taken: a file server fails, a client may take any other port. */
   portFallback: 'fail' | 'any';
+  /** Connect over this address family only (the host may be a name with A and AAAA records). */
+  family?: 4 | 6;
+  /** Called once the TCP connection stands, before the SSH handshake (its family and local port). */
+  onConnected?: (family: 4 | 6, localPort: number) => void;
   keepaliveSeconds: number;
   readyTimeoutMs?: number;
-  signal?: AbortSignal;
+  signal: AbortSignal;
   onProgress?: OnProgress;
   /** Called with an unknown host key; resolve true to trust it for this session (wizard only). */
   onUnknownHostKey?: (info: UnknownHostKey) => Promise<boolean>;
@@ -61,6 +75,53 @@ export interface ExecResult {
   code: number | null;
 }
 
+/** How one channel request reports back to openChannel. */
+interface ChannelRequest<T> {
+  /** Hands over an opened channel; false (and the channel closed) when the request was aborted. */
+  adopt(channel: Duplex): boolean;
+  /** Resolves the request; false when it was already aborted. */
+  succeed(value: T): boolean;
+  fail(err: Error): void;
+}
+
+const EXEC_TIMEOUT_MS = 15_000;
+/** Below OpenSSH's default MaxSessions (10), leaving room for forwarded channels' bookkeeping. */
+const MAX_CONCURRENT_EXECS = 8;
+/** How long a login keeps retrying connections the host dropped before the SSH handshake. */
+const PREAUTH_RETRY_MS = 20_000;
+
+/** Jittered, doubling pauses: 100-300 ms, 200-600 ms, ... at most 2-6 s. */
+function preauthRetryDelay(attempt: number): number {
+  const base = Math.min(100 * 2 ** (attempt - 1), 2000);
+  return base + randomInt(base * 2);
+}
+
+/** A connection closed or reset before the SSH handshake: the host shed load (MaxStartups). */
+function isDroppedBeforeHandshake(err: unknown): boolean {
+  return err instanceof Error && droppedEarly.has(err);
+}
+const droppedEarly = new WeakSet<Error>();
+
+/** A close or reset of an open TCP connection (not a refused or unreachable one). */
+function isConnectionDrop(err: Error & { code?: string }): boolean {
+  return (
+    err.code === 'ECONNRESET' ||
+    err.code === 'EPIPE' ||
+    /lost before handshake|ECONNRESET|socket hang up|Connection lost/i.test(err.message)
+  );
+}
+
+function droppedBeforeHandshake(err: Error, what: string): RcppError {
+  const dropped = new RcppError(
+    'RENDEZVOUS_UNREACHABLE',
+    `${what} closed the connection before the SSH handshake, again and again.`,
+    'It may be overloaded (OpenSSH drops new logins while many are in progress: MaxStartups); try again in a minute.',
+    { cause: err },
+  );
+  droppedEarly.add(dropped);
+  return dropped;
+}
+
 const DEFAULT_HOST_KEY_ORDER = [
   'ssh-ed25519',
   'ecdsa-sha2-nistp256',
@@ -73,16 +134,21 @@ const DEFAULT_HOST_KEY_ORDER = [
 export class RendezvousSession {
   readonly localPort: number;
   readonly localAddress: string;
+  /** The address family this session reached the rendezvous over. */
+  readonly family: 4 | 6;
   /** Resolves when the session ends, with the error that ended it, if any. */
   readonly closed: Promise<Error | undefined>;
   private readonly client: Client;
   private closing: Promise<void> | undefined;
   private incoming: ((stream: Duplex) => void) | undefined;
+  /** OpenSSH refuses an 11th session channel on one connection (MaxSessions 10): queue instead. */
+  private readonly execSlots = new Slots(MAX_CONCURRENT_EXECS);
 
-  private constructor(client: Client, socket: net.Socket, closed: Promise<Error | undefined>) {
+  private constructor(client: Client, socket: Socket, closed: Promise<Error | undefined>) {
     this.client = client;
     this.localPort = socket.localPort ?? 0;
     this.localAddress = socket.localAddress ?? '';
+    this.family = socketFamily(socket);
     this.closed = closed;
     client.on('unix connection', (_info, accept) => {
       const stream = accept();
@@ -91,21 +157,12 @@ export class RendezvousSession {
     });
   }
 
+  /**
+   * Logs in, retrying (with jittered back-off, within PREAUTH_RETRY_MS) when the host drops the
+   * connection before the SSH handshake: OpenSSH's MaxStartups drops new connections at random
+   * while more than 10 are unauthenticated, which a burst of peers sharing one account meets.
+   */
   static async open(opts: RendezvousSessionOptions): Promise<RendezvousSession> {
-    try {
-      return await RendezvousSession.connect(opts);
-    } catch (err) {
-      // closes the "Connecting to rendezvous..." step; the error itself is reported by the caller
-      opts.onProgress?.({
-        type: 'rendezvous:failed',
-        message: isRcppError(err) ? err.message : String(err),
-      });
-      throw err;
-    }
-  }
-
-  private static async connect(opts: RendezvousSessionOptions): Promise<RendezvousSession> {
-    const what = `The rendezvous host ${opts.host}:${opts.port}`;
     const started = Date.now();
     opts.onProgress?.({
       type: 'rendezvous:connecting',
@@ -113,7 +170,38 @@ export class RendezvousSession {
       port: opts.port,
       localPort: opts.localPort,
     });
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const session = await RendezvousSession.connect(opts);
+        opts.onProgress?.({ type: 'rendezvous:connected', ms: Date.now() - started });
+        return session;
+      } catch (err) {
+        const pauseMs = preauthRetryDelay(attempt);
+        if (
+          isDroppedBeforeHandshake(err) &&
+          !opts.signal.aborted &&
+          Date.now() - started + pauseMs < PREAUTH_RETRY_MS
+        ) {
+          log(`dropped before the SSH handshake (attempt ${attempt}); retrying in ${pauseMs} ms`);
+          await delay(pauseMs, undefined, { signal: opts.signal }).catch(() => {});
+          if (!opts.signal.aborted) continue;
+        }
+        const final = opts.signal.aborted ? abortError(opts.signal) : err;
+        // closes the "Connecting to rendezvous..." step; the error itself is reported by the caller
+        opts.onProgress?.({
+          type: 'rendezvous:failed',
+          message: isRcppError(final) ? final.message : String(final),
+        });
+        throw final;
+      }
+    }
+  }
+
+  private static async connect(opts: RendezvousSessionOptions): Promise<RendezvousSession> {
+    const what = `The rendezvous host ${hostPort(opts.host, opts.port)}`;
+    const started = Date.now();
     const socket = await openSocket(opts, what);
+    opts.onConnected?.(socketFamily(socket), socket.localPort ?? 0);
     const knownHostsText = await readKnownHosts(opts.knownHostsFile);
     let hostKeyProblem: RcppError | undefined;
     const client = new ssh2.Client();
@@ -154,20 +242,26 @@ export class RendezvousSession {
       ...authConfig(opts.auth),
     };
 
+    let handshook = false;
+    client.once('handshake', () => {
+      handshook = true;
+    });
     const ready = new Promise<void>((resolve, reject) => {
       const signal = opts.signal;
       const onAbort = (): void => {
         client.destroy();
-        reject(abortError(signal as AbortSignal));
+        reject(abortError(signal));
       };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', onAbort, { once: true });
       client.once('ready', () => {
-        signal?.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         resolve();
       });
-      client.once('error', (err: Error & { level?: string }) => {
-        signal?.removeEventListener('abort', onAbort);
-        reject(hostKeyProblem ?? translateSshError(err, opts, what));
+      client.once('error', (err: Error & { level?: string; code?: string }) => {
+        signal.removeEventListener('abort', onAbort);
+        if (hostKeyProblem) reject(hostKeyProblem);
+        else if (!handshook && isConnectionDrop(err)) reject(droppedBeforeHandshake(err, what));
+        else reject(translateSshError(err, opts, what));
       });
     });
     const closed = new Promise<Error | undefined>((resolve) => {
@@ -185,18 +279,44 @@ export class RendezvousSession {
     }
     client.connect(config);
     await ready;
-    opts.onProgress?.({ type: 'rendezvous:connected', ms: Date.now() - started });
     log(`session ready from local port ${socket.localPort ?? '?'} in ${Date.now() - started} ms`);
     return new RendezvousSession(client, socket, closed);
   }
 
-  /** Runs one command; rejects only when the session fails, not on a non-zero exit. */
-  exec(command: string, opts: { stdin?: string; timeoutMs?: number } = {}): Promise<ExecResult> {
-    return new Promise((resolve, reject) => {
-      const timeoutMs = opts.timeoutMs ?? 15_000;
+  /**
+   * Runs one command; rejects only when the session fails, the command outlives `timeoutMs`, or the
+   * signal aborts (the channel is then closed at once), not on a non-zero exit.
+   */
+  async exec(
+    command: string,
+    opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
+  ): Promise<ExecResult> {
+    const release = await this.execSlots.take(opts.signal);
+    try {
+      return await this.execNow(command, opts);
+    } finally {
+      release();
+    }
+  }
+
+  private execNow(
+    command: string,
+    opts: { signal: AbortSignal; stdin?: string; timeoutMs?: number },
+  ): Promise<ExecResult> {
+    const limit = deadline(
+      opts.signal,
+      opts.timeoutMs ?? EXEC_TIMEOUT_MS,
+      () =>
+        new RcppError(
+          'RENDEZVOUS_TIMEOUT',
+          'A command on the rendezvous host did not finish in time.',
+          'Check that the rendezvous host is not overloaded, and try again.',
+        ),
+    );
+    return this.openChannel<ExecResult>(limit.signal, (done) => {
       this.client.exec(command, (err, channel) => {
         if (err) {
-          reject(
+          done.fail(
             new RcppError(
               'RENDEZVOUS_REFUSED',
               `The rendezvous host refused to run a command: ${err.message}.`,
@@ -206,42 +326,33 @@ export class RendezvousSession {
           );
           return;
         }
+        if (!done.adopt(channel)) return;
         const out: Buffer[] = [];
         const errOut: Buffer[] = [];
         let code: number | null = null;
-        const timer = setTimeout(() => {
-          channel.destroy();
-          reject(
-            new RcppError(
-              'RENDEZVOUS_TIMEOUT',
-              'A command on the rendezvous host did not finish in time.',
-            ),
-          );
-        }, timeoutMs);
         channel.on('data', (d: Buffer) => out.push(d));
         channel.stderr.on('data', (d: Buffer) => errOut.push(d));
         channel.on('exit', (c: number | null) => {
           code = c;
         });
-        channel.on('close', () => {
-          clearTimeout(timer);
-          resolve({
+        channel.on('close', () =>
+          done.succeed({
             stdout: Buffer.concat(out).toString('utf8'),
             stderr: Buffer.concat(errOut).toString('utf8'),
             code,
-          });
-        });
+          }),
+        );
         channel.end(opts.stdin ?? '');
       });
-    });
+    }).finally(() => limit.clear());
   }
 
   /** Offers a Unix socket on the rendezvous host; connections to it arrive via onIncoming. */
-  forwardIn(socketPath: string): Promise<void> {
-    return new Promise((resolve, reject) => {
+  forwardIn(socketPath: string, opts: { signal: AbortSignal }): Promise<void> {
+    return this.openChannel<void>(opts.signal, (done) => {
       this.client.openssh_forwardInStreamLocal(socketPath, (err) => {
         if (err) {
-          reject(
+          done.fail(
             new RcppError(
               'RENDEZVOUS_REFUSED',
               `The rendezvous host refused to offer the signaling socket ${socketPath}: ${err.message}.`,
@@ -249,7 +360,10 @@ export class RendezvousSession {
               { cause: err },
             ),
           );
-        } else resolve();
+        } else if (!done.succeed(undefined)) {
+          // Aborted while the host said yes: take the offer back.
+          this.client.openssh_unforwardInStreamLocal(socketPath, () => {});
+        }
       });
     });
   }
@@ -258,13 +372,63 @@ export class RendezvousSession {
     this.incoming = handler;
   }
 
-  /** Opens a channel to a Unix socket on the rendezvous host (a file server's signaling socket). */
-  forwardOut(socketPath: string): Promise<ClientChannel> {
-    return new Promise((resolve, reject) => {
+  /**
+   * Opens a channel to a Unix socket on the rendezvous host (a file server's signaling socket). On
+   * abort the promise rejects at once; a channel the host opens after that is closed on arrival.
+   */
+  forwardOut(socketPath: string, opts: { signal: AbortSignal }): Promise<ClientChannel> {
+    return this.openChannel<ClientChannel>(opts.signal, (done) => {
       this.client.openssh_forwardOutStreamLocal(socketPath, (err, channel) => {
-        if (err) {
-          reject(Object.assign(err, { rendezvousRefused: true }));
-        } else resolve(channel);
+        if (err) done.fail(forwardError(err, socketPath));
+        else if (done.adopt(channel)) done.succeed(channel);
+      });
+    });
+  }
+
+  /**
+   * The one shape of every channel request: `start` asks ssh2 and reports through `done`. An abort
+   * rejects at once and closes the channel, whether it is already open or arrives later.
+   */
+  private openChannel<T>(
+    signal: AbortSignal,
+    start: (done: ChannelRequest<T>) => void,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      if (signal.aborted) {
+        reject(abortError(signal));
+        return;
+      }
+      let state: 'waiting' | 'settled' = 'waiting';
+      let channel: Duplex | undefined;
+      const settle = (): boolean => {
+        if (state === 'settled') return false;
+        state = 'settled';
+        signal.removeEventListener('abort', onAbort);
+        return true;
+      };
+      const onAbort = (): void => {
+        if (!settle()) return;
+        channel?.destroy();
+        reject(abortError(signal));
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      start({
+        adopt(c) {
+          if (state === 'settled') {
+            c.destroy();
+            return false;
+          }
+          channel = c;
+          return true;
+        },
+        succeed(value) {
+          if (!settle()) return false;
+          resolve(value);
+          return true;
+        },
+        fail(err) {
+          if (settle()) reject(err);
+        },
       });
     });
   }
@@ -280,12 +444,18 @@ export class RendezvousSession {
   }
 }
 
-async function openSocket(opts: RendezvousSessionOptions, what: string): Promise<net.Socket> {
+async function openSocket(opts: RendezvousSessionOptions, what: string): Promise<Socket> {
   const remote = { ip: opts.host, port: opts.port };
   const timeoutMs = opts.readyTimeoutMs ?? 20_000;
   try {
     if (opts.localPort === 0) return await connectFromFreshPort(opts, timeoutMs);
-    return await connectFrom({ remote, localPort: opts.localPort, signal: opts.signal, timeoutMs });
+    return await connectFrom({
+      remote,
+      localPort: opts.localPort,
+      signal: opts.signal,
+      timeoutMs,
+      ...(opts.family !== undefined && { family: opts.family }),
+    });
   } catch (err) {
     if (isPortBusy(err) && opts.portFallback === 'any') {
       log(`local port ${opts.localPort} busy, taking another port`);
@@ -297,8 +467,8 @@ async function openSocket(opts: RendezvousSessionOptions, what: string): Promise
     }
     if (isPortBusy(err)) {
       throw new RcppError(
-        'RENDEZVOUS_UNREACHABLE',
-        `Local port ${opts.localPort} is already in use for the rendezvous host.`,
+        'PORT_IN_USE',
+        `Local port ${opts.localPort} is already in use on this machine.`,
         'Is another rcpp2p file server running with this configuration? Stop it, or pick another port with rcpp2p --configure.',
         { cause: err },
       );
@@ -315,12 +485,18 @@ async function openSocket(opts: RendezvousSessionOptions, what: string): Promise
 async function connectFromFreshPort(
   opts: RendezvousSessionOptions,
   timeoutMs: number,
-): Promise<net.Socket> {
+): Promise<Socket> {
   const remote = { ip: opts.host, port: opts.port };
   for (let attempt = 1; ; attempt++) {
     const localPort = FRESH_PORT_MIN + randomInt(FRESH_PORT_MAX - FRESH_PORT_MIN);
     try {
-      return await connectFrom({ remote, localPort, signal: opts.signal, timeoutMs });
+      return await connectFrom({
+        remote,
+        localPort,
+        signal: opts.signal,
+        timeoutMs,
+        ...(opts.family !== undefined && { family: opts.family }),
+      });
     } catch (err) {
       if (!isPortBusy(err) || attempt >= 8) throw err;
     }
@@ -440,6 +616,30 @@ function translateSshError(
         { cause: err },
       );
   }
+}
+
+/** OpenSSH's channel-open failure reasons (RFC 4254 section 5.1). */
+const OPEN_ADMINISTRATIVELY_PROHIBITED = 1;
+
+/** True when the rendezvous host does not allow socket forwarding at all (not: nobody listens). */
+export function isForwardingProhibited(err: unknown): boolean {
+  const cause = (err as { cause?: { reason?: number; message?: string } } | undefined)?.cause;
+  return (
+    cause?.reason === OPEN_ADMINISTRATIVELY_PROHIBITED || /prohibited/i.test(cause?.message ?? '')
+  );
+}
+
+function forwardError(err: Error & { reason?: number }, socketPath: string): RcppError {
+  const why =
+    err.reason === OPEN_ADMINISTRATIVELY_PROHIBITED || /prohibited/i.test(err.message)
+      ? 'the host does not allow socket forwarding'
+      : 'nothing answers on it';
+  return new RcppError(
+    'RENDEZVOUS_REFUSED',
+    `The rendezvous host could not open ${socketPath}: ${why}.`,
+    '',
+    { cause: err },
+  );
 }
 
 function describeAuth(auth: SshAuth): string {

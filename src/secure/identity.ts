@@ -13,6 +13,8 @@ import { constants } from 'node:fs';
 import { link, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsError, RcppError } from '../errors.js';
+import { refuseIfOthersCanWrite } from '../file-trust.js';
+import { isPeerName } from '../peer.js';
 import { commonNameFor, createSelfSignedCertificate, pemBlocks, toPem } from './certificate.js';
 
 export interface Identity {
@@ -23,7 +25,6 @@ export interface Identity {
   name: string;
 }
 
-const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const RECREATE_HINT =
   'Move the file away and run rcpp2p --configure to make a new identity; peers then have to add this one again (new fingerprint).';
 
@@ -42,7 +43,7 @@ export function fingerprintOf(certPemOrDer: string | Buffer): string {
 
 /** A fresh identity in memory (nothing written). */
 export function generateIdentity(name: string, now?: Date): Identity {
-  if (!NAME.test(name)) {
+  if (!isPeerName(name)) {
     throw new RcppError(
       'USAGE',
       `"${name}" is not a valid peer name.`,
@@ -134,6 +135,7 @@ export async function loadIdentity(file: string): Promise<Identity> {
       `Run: chmod 600 ${file}`,
     );
   }
+  await refuseIfOthersCanWrite(file, 'The identity');
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -176,7 +178,7 @@ export function parseIdentity(text: string, file: string): Identity {
   const name = /^CN=rcpp2p (.+)$/m.exec(cert.subject)?.[1];
   if (
     name === undefined ||
-    !NAME.test(name) ||
+    !isPeerName(name) ||
     cert.subject.trim() !== `CN=${commonNameFor(name)}`
   ) {
     throw damaged(`the certificate is not an rcpp2p one (subject ${cert.subject.trim()})`);

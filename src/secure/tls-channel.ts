@@ -24,6 +24,7 @@ import tls from 'node:tls';
 import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { abortError, RcppError } from '../errors.js';
+import type { Role } from '../peer.js';
 import { fingerprintOf, type Identity } from './identity.js';
 
 export interface PeerIdentity {
@@ -54,8 +55,15 @@ const ACCEPT = 0x01;
 const REFUSE = 0x00;
 const REFUSE_GRACE_MS = 1000;
 
-type Role = 'client' | 'server';
 type Listener = (...args: unknown[]) => void;
+
+/**
+ *   handshaking --peer certificate matches, ACCEPT sent--> verdict-sent --peer's ACCEPT--> ended (ok)
+ *   handshaking --mismatch (REFUSE sent) / error / abort / timeout--> ended (failed)
+ *   verdict-sent --peer's REFUSE / error / abort / timeout--> ended (failed)
+ */
+type HandshakeState =
+  { s: 'handshaking' } | { s: 'verdict-sent'; fingerprint: string } | { s: 'ended' };
 
 export function secureAsClient(stream: Duplex, opts: SecureOptions): Promise<SecureChannel> {
   return handshake('client', stream, opts, () =>
@@ -111,21 +119,21 @@ function handshake(
       emitter.on(event, fn);
       listeners.push([emitter, event, fn]);
     };
-    let settled = false;
-    let checked = false;
-    let peerFingerprint = '';
+    let state: HandshakeState = { s: 'handshaking' };
 
     // The one place that ends the set-up, for success and for every failure.
     const finish = (err?: RcppError, refusePeer = false): void => {
-      if (settled) return;
-      settled = true;
+      if (state.s === 'ended') return;
+      const verdictSent = state.s === 'verdict-sent' ? state : undefined;
+      state = { s: 'ended' };
       clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
       for (const [emitter, event, fn] of listeners) emitter.off(event, fn);
-      if (!err) {
-        resolve({ socket, peer: { name: expected.name, fingerprint: peerFingerprint } });
+      if (!err && verdictSent) {
+        resolve({ socket, peer: { name: expected.name, fingerprint: verdictSent.fingerprint } });
         return;
       }
+      err ??= new RcppError('INTERNAL', 'The secure handshake ended before the verdicts.');
       // errors after giving up (a reset while closing) must not crash the process
       socket.on('error', () => {});
       stream.on('error', () => {});
@@ -158,19 +166,19 @@ function handshake(
     signal?.addEventListener('abort', onAbort, { once: true });
 
     const onHandshakeDone = (): void => {
+      if (state.s !== 'handshaking') return;
       const check = checkPeer(socket, role, expected, Who);
       if ('error' in check) {
         finish(check.error, true);
         return;
       }
-      peerFingerprint = check.fingerprint;
-      checked = true;
+      state = { s: 'verdict-sent', fingerprint: check.fingerprint };
       socket.write(Buffer.from([ACCEPT]));
       listen(socket, 'readable', readVerdict);
       readVerdict();
     };
     const readVerdict = (): void => {
-      if (!checked || settled) return;
+      if (state.s !== 'verdict-sent') return;
       const byte = socket.read(1) as Buffer | null;
       if (byte === null) return;
       if (byte[0] === ACCEPT) {
@@ -200,7 +208,9 @@ function handshake(
         new RcppError(
           'CONNECTION_LOST',
           `${Who} closed the connection during the secure handshake.`,
-          checked ? 'It may have refused this peer.' : 'The other side may not be rcpp2p.',
+          state.s === 'verdict-sent'
+            ? 'It may have refused this peer.'
+            : 'The other side may not be rcpp2p.',
         ),
       );
     };

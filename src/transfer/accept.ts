@@ -1,14 +1,18 @@
 // The accept step, shared by both directions: the receiver prepares every announced file at once
 // (checks, locks, partial hashes, free space) and answers with one accept message (in parts when
 // long) listing the files to send, with resume info, and the refused ones with a code and sentence.
-// The sender reads those parts back and checks them against what it announced.
+// Each accepted file reserves the bytes it still misses (space.ts) until its lock is released, so
+// the files of one command, and of commands running at once, never add up to more than the disk
+// holds. The sender reads those parts back and checks them against what it announced.
 
-import { isRcppError, RcppError } from '../errors.js';
+import { fsError, isRcppError, RcppError } from '../errors.js';
 import type { AcceptFile, Refusal } from '../protocol/messages.js';
 import { packParts } from '../protocol/parts.js';
 import type { FrameChannel } from './channel.js';
+import type { ReceiveLock } from './lock.js';
 import { prepareReceive, type Prepared, type ReceiveSpec } from './receive-file.js';
 import type { SafeRoot } from './safe-path.js';
+import { reserveSpace, type Reservation } from './space.js';
 
 const PREPARE_CONCURRENCY = 8;
 
@@ -32,20 +36,45 @@ export async function prepareAll(
     try {
       return { i: s.i, prepared: await prepareReceive(root, s, force, signal) };
     } catch (err) {
-      return { i: s.i, error: isRcppError(err) ? err : new RcppError('IO_ERROR', String(err)) };
+      if (isRcppError(err)) return { i: s.i, error: err };
+      // A raw error's message may name our absolute paths: never sent to the peer.
+      return { i: s.i, error: fsError(err, s.shown) };
     }
   });
   const out: Prepares = { prepared: new Map(), accept: [], refused: [] };
+  // In order, one at a time: which files fit is decided in the order the sender announced them.
   for (const r of results) {
-    if (r.prepared) {
-      out.prepared.set(r.i, r.prepared);
-      const info = r.prepared.partialState?.info;
+    let error = r.prepared ? undefined : r.error;
+    const p = r.prepared;
+    if (p) {
+      try {
+        const need = p.spec.size - (p.partialState?.info.length ?? 0);
+        p.lock = alsoReleasing(p.lock, await reserveSpace(p.dir, need, p.spec.shown));
+      } catch (err) {
+        await p.lock.release();
+        error = isRcppError(err) ? err : fsError(err, p.spec.shown);
+      }
+    }
+    if (p && !error) {
+      out.prepared.set(r.i, p);
+      const info = p.partialState?.info;
       out.accept.push(info ? { i: r.i, resume: info } : { i: r.i });
-    } else {
-      out.refused.push({ i: r.i, code: r.error.code, message: r.error.message });
+    } else if (error) {
+      out.refused.push({ i: r.i, code: error.code, message: error.message });
     }
   }
   return out;
+}
+
+/** The lock, whose release also gives back the file's reserved space. */
+function alsoReleasing(lock: ReceiveLock, space: Reservation): ReceiveLock {
+  return {
+    target: lock.target,
+    release() {
+      space.release();
+      return lock.release();
+    },
+  };
 }
 
 /** Frees every lock of a preparation that will not be streamed (the command failed before). */

@@ -1,19 +1,25 @@
 // The client side of the transfer protocol over one authenticated stream: list, get, put, close.
 //
-// Commands run one at a time on the connection (later calls wait their turn). Each costs a fixed
-// number of round trips whatever the number of files: get = get -> manifest, accept -> files + done;
-// put = put -> accept, files + done -> results + done. Per-file failures come back as ok:false results;
-// a broken connection (lost, protocol error, timeout, abort) rejects, and every later command on this
-// client rejects with CONNECTION_LOST. Only a refused list leaves the connection usable.
+// Commands run one at a time on the connection (later calls wait their turn in `line`). Each costs a
+// fixed number of round trips whatever the number of files: get = get -> manifest, accept -> files +
+// done; put = put -> accept, files + done -> results + done. Per-file failures come back as ok:false
+// results; a broken connection (lost, protocol error, timeout, abort) rejects, and every later command
+// on this client rejects with CONNECTION_LOST. Only a refused list leaves the connection usable.
+//
+// Connection state (ClientState; every transition is in nextState()):
+//
+//   ready  --start-->  busy  --finish (done, or a refused list)-->  ready
+//   busy   --fail (lost, protocol error, timeout, abort)-->  broken {error}
+//   ready | busy | broken  --close-->  closed {closing}      (closed is final; finish/fail keep it)
 
 import { join, posix } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { abortError, RcppError, type ErrorCode } from '../errors.js';
 import type { OnProgress } from '../progress.js';
+import { CommandBudget } from '../protocol/budget.js';
 import {
-  MAX_FILES_PER_COMMAND,
   MAX_LISTING_ENTRIES,
-  MAX_MANIFEST_BYTES,
+  MAX_PATH_DEPTH,
   MAX_REQUEST_PATHS,
   NAME_PATTERN,
   PROTOCOL_VERSION,
@@ -27,8 +33,7 @@ import { progressEvents } from './client-progress.js';
 import { withHint } from './hints.js';
 import { manifestForPut, type Manifest } from './manifest.js';
 import type { ReceiveSpec } from './receive-file.js';
-import { checkRelativePath, normalizeUserPath, SafeRoot } from './safe-path.js';
-import type { SendHooks } from './send-file.js';
+import { checkRelativePath, foldName, normalizeUserPath, SafeRoot } from './safe-path.js';
 import { receiveFiles, sendFiles, type FileOutcome } from './stream-files.js';
 
 export interface TransferOptions {
@@ -71,8 +76,39 @@ export interface OpenOptions {
   signal?: AbortSignal;
   /** Fail a command when the server sends nothing for this long (default 60 s; 0 = never). */
   idleTimeoutMs?: number;
-  /** Test hooks on the sending side (put); never set in production. */
-  hooks?: SendHooks;
+  /**
+   * The server's certificate fingerprint, as the link layer checked it. Partial files of a get are
+   * bound to it (to the name the server gives in welcome when absent).
+   */
+  serverFingerprint?: string;
+}
+
+export type ClientState =
+  | { s: 'ready' }
+  | { s: 'busy' }
+  | { s: 'broken'; error: RcppError }
+  | { s: 'closed'; closing: Promise<void> };
+
+export type ClientEvent =
+  | { e: 'start' }
+  | { e: 'finish' }
+  | { e: 'fail'; error: RcppError }
+  | { e: 'close'; closing: Promise<void> };
+
+/** The one place the connection state changes. */
+export function nextState(state: ClientState, event: ClientEvent): ClientState {
+  switch (event.e) {
+    case 'start':
+      if (state.s !== 'ready')
+        throw new RcppError('INTERNAL', `A command started while ${state.s}.`);
+      return { s: 'busy' };
+    case 'finish':
+      return state.s === 'busy' ? { s: 'ready' } : state;
+    case 'fail':
+      return state.s === 'busy' ? { s: 'broken', error: event.error } : state;
+    case 'close':
+      return state.s === 'closed' ? state : { s: 'closed', closing: event.closing };
+  }
 }
 
 /** A refusal of one command that leaves the connection usable. */
@@ -98,17 +134,21 @@ function protocolError(sentence: string): RcppError {
 }
 
 export class FileClient {
-  private queue: Promise<unknown> = Promise.resolve();
-  private broken: RcppError | undefined;
-  private busy = false;
-  private closing: Promise<void> | undefined;
+  private state: ClientState = { s: 'ready' };
+  /** Commands waiting their turn: each runs after the previous one settled. */
+  private line: Promise<unknown> = Promise.resolve();
 
   private constructor(
     private readonly ch: FrameChannel,
     readonly serverName: string,
     private readonly heartbeat: number,
-    private readonly hooks: SendHooks | undefined,
+    /** Who the server is, for the partial files of a get. */
+    private readonly peerId: string,
   ) {}
+
+  private on(event: ClientEvent): void {
+    this.state = nextState(this.state, event);
+  }
 
   /** Says hello and checks the server's welcome (protocol version, name). */
   static async open(stream: Duplex, opts: OpenOptions): Promise<FileClient> {
@@ -129,7 +169,8 @@ export class FileClient {
       if (msg.t === 'error') throw withHint(new RcppError(msg.code, msg.message));
       if (msg.t !== 'welcome') throw protocolError(`The server sent ${msg.t} instead of welcome.`);
       ch.peer = `the server ${msg.server}`;
-      return new FileClient(ch, msg.server, heartbeatMs(msg.idleMs), opts.hooks);
+      const peerId = opts.serverFingerprint ?? `name:${msg.server}`;
+      return new FileClient(ch, msg.server, heartbeatMs(msg.idleMs), peerId);
     } catch (err) {
       ch.destroy();
       throw withHint(err);
@@ -206,8 +247,10 @@ export class FileClient {
 
   /** Says bye and ends the stream; a command still running is cut. Idempotent. */
   close(): Promise<void> {
-    this.closing ??= (async () => {
-      if (this.busy || this.broken || !this.ch.writable) {
+    const st = this.state;
+    if (st.s === 'closed') return st.closing;
+    const closing = (async () => {
+      if (st.s !== 'ready' || !this.ch.writable) {
         this.ch.destroy();
         return;
       }
@@ -216,38 +259,47 @@ export class FileClient {
       // is not left in TIME_WAIT toward the server (the next command reuses the same 4-tuple).
       await this.ch.end(2000, { sendFin: false });
     })();
-    return this.closing;
+    this.on({ e: 'close', closing });
+    return closing;
   }
 
   private exclusive<T>(
     signal: AbortSignal | undefined,
     fn: (signal?: AbortSignal) => Promise<T>,
   ): Promise<T> {
-    const run = this.queue.then(async () => {
-      if (this.closing)
+    const run = this.line.then(async () => {
+      const st = this.state;
+      if (st.s === 'closed')
         throw new RcppError('CONNECTION_LOST', 'This connection to the server was closed.');
-      if (this.broken) throw this.broken;
+      if (st.s === 'broken') throw st.error;
       if (signal?.aborted) throw abortError(signal);
-      this.busy = true;
+      this.on({ e: 'start' });
       this.ch.startHeartbeat(this.heartbeat);
       try {
-        return await fn(signal);
+        const out = await fn(signal);
+        this.on({ e: 'finish' });
+        return out;
       } catch (err) {
-        if (err instanceof Refused) throw withHint(err.error);
+        if (err instanceof Refused) {
+          this.on({ e: 'finish' });
+          throw withHint(err.error);
+        }
         const e = withHint(err);
-        this.broken = new RcppError(
-          'CONNECTION_LOST',
-          `The connection to ${this.ch.peer} was closed after an error: ${e.message}`,
-          'Connect again.',
-        );
+        this.on({
+          e: 'fail',
+          error: new RcppError(
+            'CONNECTION_LOST',
+            `The connection to ${this.ch.peer} was closed after an error: ${e.message}`,
+            'Connect again.',
+          ),
+        });
         this.ch.destroy();
         throw e;
       } finally {
-        this.busy = false;
         this.ch.stopHeartbeat();
       }
     });
-    this.queue = run.catch(() => {});
+    this.line = run.catch(() => {});
     return run;
   }
 
@@ -277,11 +329,16 @@ export class FileClient {
     }
   }
 
+  /** Reads manifest parts; a manifest over the command budget breaks the protocol. */
   private async readManifest(roots: number, signal?: AbortSignal) {
     const files: ManifestFile[] = [];
     const dirs: ManifestDir[] = [];
     const problems: Problem[] = [];
-    let bytes = 0;
+    const budget = CommandBudget.forReading();
+    const over = (): RcppError =>
+      protocolError(
+        `The server sent a larger manifest than one command may hold (${budget.describe()}).`,
+      );
     for (;;) {
       const msg = await this.ch.readMessage(signal);
       if (msg.t === 'error') throw new RcppError(msg.code, msg.message);
@@ -290,21 +347,18 @@ export class FileClient {
       for (const f of msg.files) {
         if (f.i !== files.length || f.root >= roots)
           throw protocolError('The server sent a malformed manifest.');
+        if (!budget.addFile(f.path)) throw over();
         files.push(f);
-        bytes += f.path.length + 64;
       }
       for (const d of msg.dirs) {
         if (d.root >= roots) throw protocolError('The server sent a malformed manifest.');
+        if (!budget.addDir(d.path)) throw over();
         dirs.push(d);
-        bytes += d.path.length + 32;
       }
       for (const p of msg.problems) {
         if (p.root >= roots) throw protocolError('The server sent a malformed manifest.');
+        if (!budget.addProblem(p.path, p.message)) throw over();
         problems.push(p);
-        bytes += p.path.length + p.message.length;
-      }
-      if (files.length > MAX_FILES_PER_COMMAND || bytes > MAX_MANIFEST_BYTES) {
-        throw protocolError('The server sent a larger manifest than one command may hold.');
       }
       if (msg.last) return { files, dirs, problems };
     }
@@ -322,6 +376,8 @@ export class FileClient {
     const m = await this.readManifest(sent.length, signal);
     for (const p of m.problems)
       add(p.root, failed('get', p.path, new RcppError(p.code, p.message)));
+    // Every folder a get brings is named in its manifest: no more may be created.
+    localRoot.allowNewFolders(m.dirs.length + MAX_PATH_DEPTH);
     const dirTimes: { abs: string; mtimeMs: number }[] = [];
     for (const d of m.dirs) {
       try {
@@ -330,7 +386,9 @@ export class FileClient {
           abs: await localRoot.ensureDir(checkRelativePath(dest), dest),
           mtimeMs: d.mtimeMs,
         });
-      } catch {
+      } catch (err) {
+        if (err instanceof RcppError && (err.code === 'ABORTED' || err.code === 'TIMEOUT'))
+          throw err;
         // The files inside a refused folder are refused one by one with the reason.
       }
     }
@@ -339,14 +397,23 @@ export class FileClient {
     const specs = m.files.map((f): ReceiveSpec | { i: number; refusal: RcppError } => {
       try {
         const dest = destination(sent, f.root, f.path);
-        if (taken.has(dest))
+        // Two names a case-insensitive or normalizing disk would store as one file are one file.
+        const key = foldName(dest);
+        if (taken.has(key))
           throw new RcppError(
             'PATH_REFUSED',
             `${quote(dest)} would be received twice by one command.`,
           );
-        taken.add(dest);
+        taken.add(key);
         dests.set(f.i, dest);
-        return { i: f.i, rel: dest, shown: f.path, size: f.size, mtimeMs: f.mtimeMs };
+        return {
+          i: f.i,
+          rel: dest,
+          shown: f.path,
+          size: f.size,
+          mtimeMs: f.mtimeMs,
+          peer: this.peerId,
+        };
       } catch (err) {
         return { i: f.i, refusal: withHint(err) };
       }
@@ -361,6 +428,12 @@ export class FileClient {
     const events = progressEvents('get', opts.onProgress, (i) => {
       const f = m.files[i];
       return f && { file: f.path, size: f.size };
+    });
+    opts.onProgress?.({
+      type: 'transfer:plan',
+      op: 'get',
+      files: prep.prepared.size,
+      bytes: [...prep.prepared.values()].reduce((n, p) => n + p.spec.size, 0),
     });
     for (const r of prep.refused) events.failed?.(r.i, new RcppError(r.code, r.message));
     const outcomes = await receiveFiles(this.ch, prep.prepared, {
@@ -382,9 +455,10 @@ export class FileClient {
     signal: AbortSignal | undefined,
     add: (root: number, result: TransferResult) => void,
   ): Promise<void> {
+    // Folders first: the server creates only folders an entry has named by then.
     const parts = packParts({
-      files: m.files.map(({ i, path, size, mtimeMs }) => ({ i, path, size, mtimeMs })),
       dirs: m.dirs.map(({ path, mtimeMs }) => ({ path, mtimeMs })),
+      files: m.files.map(({ i, path, size, mtimeMs }) => ({ i, path, size, mtimeMs })),
     });
     const force = opts.force ?? false;
     parts.forEach((p, n) => this.ch.send({ t: 'put', ...p, force, last: n === parts.length - 1 }));
@@ -392,6 +466,12 @@ export class FileClient {
     const events = progressEvents('put', opts.onProgress, (i) => {
       const f = m.files[i];
       return f && { file: f.path, size: f.size };
+    });
+    opts.onProgress?.({
+      type: 'transfer:plan',
+      op: 'put',
+      files: accepted.files.length,
+      bytes: accepted.files.reduce((n, a) => n + (m.files[a.i]?.size ?? 0), 0),
     });
     for (const r of accepted.refused) events.failed?.(r.i, new RcppError(r.code, r.message));
     const outcomes = await sendFiles(
@@ -403,7 +483,7 @@ export class FileClient {
           ...(a.resume ? { resume: a.resume } : {}),
         };
       }),
-      { ...(signal ? { signal } : {}), events, ...(this.hooks ? { hooks: this.hooks } : {}) },
+      { ...(signal ? { signal } : {}), events },
     );
     const refused = new Map(accepted.refused.map((r) => [r.i, r] as const));
     for (const f of m.files)

@@ -1,15 +1,23 @@
-// One writer per partial file. Inside this process an in-memory registry refuses a second transfer
-// to the same target at once (BUSY); across processes a `<target>.rcpp2p-lock` file created with
-// O_EXCL holds the owner's PID. A lock file whose PID is no longer alive (a killed rcpp2p) is stale:
-// it is removed and taken over once.
+// One writer per partial file. Inside this process a registry refuses a second transfer to the same
+// target at once (BUSY); across processes a `<target>.rcpp2p-lock` file created with O_EXCL holds the
+// owner's PID. A lock file whose PID is no longer alive (a killed rcpp2p) is stale: it is removed and
+// taken over once.
+//
+// The registry is keyed by what names the file on disk, not by the path string: the parent folder's
+// (dev, ino) and the name folded as a case-insensitive, normalizing disk would (NFC, lower case), so
+// `dir/./a`, a link to `dir`, or `A.txt` beside `a.txt` on such a disk are one file. A lock file that
+// holds our own PID is ours while the registry holds that very lock file (same dev, ino); otherwise it
+// is a leftover of an earlier process that had our PID (common in containers) and is stale.
 
 import { constants } from 'node:fs';
 import { open, readFile, stat, unlink } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
 import { RcppError, fsError } from '../errors.js';
 import { quote } from '../protocol/text.js';
-import { LOCK_SUFFIX } from './safe-path.js';
+import { foldName, LOCK_SUFFIX } from './safe-path.js';
 
-const held = new Set<string>();
+/** Registry key -> the lock file's identity (dev:ino). */
+const held = new Map<string, string>();
 
 export interface ReceiveLock {
   readonly target: string;
@@ -24,14 +32,25 @@ function busy(shown: string): RcppError {
   );
 }
 
+async function registryKey(target: string, shown: string): Promise<string> {
+  let parent;
+  try {
+    parent = await stat(dirname(target));
+  } catch (err) {
+    throw fsError(err, shown);
+  }
+  return `${parent.dev}:${parent.ino}/${foldName(basename(target))}`;
+}
+
 export async function acquireReceiveLock(target: string, shown: string): Promise<ReceiveLock> {
-  if (held.has(target)) throw busy(shown);
-  held.add(target);
+  const key = await registryKey(target, shown);
+  if (held.has(key)) throw busy(shown);
+  held.set(key, '');
   const lockPath = target + LOCK_SUFFIX;
   try {
-    await createLockFile(lockPath, shown);
+    held.set(key, await createLockFile(lockPath, shown));
   } catch (err) {
-    held.delete(target);
+    held.delete(key);
     throw err;
   }
   let released: Promise<void> | undefined;
@@ -40,13 +59,14 @@ export async function acquireReceiveLock(target: string, shown: string): Promise
     release() {
       released ??= unlink(lockPath)
         .catch(() => {})
-        .finally(() => held.delete(target));
+        .finally(() => held.delete(key));
       return released;
     },
   };
 }
 
-async function createLockFile(lockPath: string, shown: string): Promise<void> {
+/** Creates the lock file; returns its identity (dev:ino). */
+async function createLockFile(lockPath: string, shown: string): Promise<string> {
   for (let attempt = 0; ; attempt++) {
     try {
       const fh = await open(
@@ -56,10 +76,11 @@ async function createLockFile(lockPath: string, shown: string): Promise<void> {
       );
       try {
         await fh.writeFile(`${process.pid}\n`);
+        const st = await fh.stat();
+        return `${st.dev}:${st.ino}`;
       } finally {
         await fh.close();
       }
-      return;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, shown);
       if (attempt > 0 || (await ownerAlive(lockPath))) throw busy(shown);
@@ -68,19 +89,22 @@ async function createLockFile(lockPath: string, shown: string): Promise<void> {
   }
 }
 
-/** Whether the PID in a lock file belongs to a running process other than a stale copy of us. */
+/** Whether the lock file belongs to a running process: another one, or this one holding it. */
 async function ownerAlive(lockPath: string): Promise<boolean> {
   let text: string;
+  let id: string;
   try {
+    const st = await stat(lockPath);
+    id = `${st.dev}:${st.ino}`;
     text = await readFile(lockPath, 'utf8');
     // Empty: its owner created it a moment ago and is writing its PID, unless that was long ago.
-    if (text === '') return Date.now() - (await stat(lockPath)).mtimeMs < 10_000;
+    if (text === '') return Date.now() - st.mtimeMs < 10_000;
   } catch {
     return false;
   }
   const pid = Number.parseInt(text, 10);
-  // Our own PID without an entry in `held` is a leftover from a crashed process that had our PID.
-  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return false;
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  if (pid === process.pid) return [...held.values()].includes(id);
   try {
     process.kill(pid, 0);
     return true;

@@ -5,12 +5,12 @@
 // ok:false results; the rest of the command goes on.
 
 import { stat } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, resolve, sep } from 'node:path';
 import { fsError, isRcppError, RcppError } from '../errors.js';
-import { MAX_FILES_PER_COMMAND } from '../protocol/limits.js';
+import { CommandBudget, PROBLEM_MESSAGE_CHARS, PROBLEM_PATH_CHARS } from '../protocol/budget.js';
 import type { ManifestDir, ManifestFile, Problem } from '../protocol/messages.js';
 import { quote } from '../protocol/text.js';
-import { nameProblem, type SafeRoot } from './safe-path.js';
+import { nameProblem, type Resolved, type SafeRoot } from './safe-path.js';
 import { walkTree } from './walk.js';
 
 export interface SourceFile extends ManifestFile {
@@ -30,51 +30,83 @@ export interface Manifest {
   problems: SourceProblem[];
 }
 
+/** A manifest under construction: its entries and what they cost. */
+interface Building extends Manifest {
+  budget: CommandBudget;
+  /** Folders walked so far (dev:ino), over all roots of the command. */
+  seen: Set<string>;
+}
+
+function building(): Building {
+  return {
+    files: [],
+    dirs: [],
+    problems: [],
+    budget: CommandBudget.forBuilding(),
+    seen: new Set(),
+  };
+}
+
+function done(b: Building): Manifest {
+  return { files: b.files, dirs: b.dirs, problems: b.problems };
+}
+
 function asRcpp(err: unknown, shown: string): RcppError {
   return isRcppError(err) ? err : fsError(err, shown);
 }
 
-function tooMany(shown: string): RcppError {
+function tooMany(shown: string, budget: CommandBudget): RcppError {
   return new RcppError(
     'USAGE',
-    `${quote(shown)} holds more than ${MAX_FILES_PER_COMMAND} files, more than one command moves.`,
+    `${quote(shown)} holds more than one command moves (${budget.describe()}).`,
     'Move its folders in several commands.',
   );
 }
 
-/** A problem for the manifest; its path is cut so that it always fits the message's bounds. */
-function problemOf(
+function cut(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/**
+ * A problem for the manifest, its path and sentence cut so that it always fits the message's bounds.
+ * A walk's problems were counted by the walk; any other is the one problem of its requested path.
+ */
+function addProblem(
+  m: Building,
   root: number,
   path: string,
   error: RcppError,
-  localPath?: string,
-): SourceProblem {
-  const shown = path.length > 1024 ? `${path.slice(0, 1023)}…` : path;
-  const message = error.message.length > 2048 ? `${error.message.slice(0, 2047)}…` : error.message;
-  return {
+  opts: { localPath?: string; counted?: boolean } = {},
+): void {
+  const shown = cut(path, PROBLEM_PATH_CHARS);
+  const message = cut(error.message, PROBLEM_MESSAGE_CHARS);
+  if (!opts.counted) m.budget.addRootProblem(shown, message);
+  const localPath = opts.localPath;
+  m.problems.push({
     root,
     path: shown,
     code: error.code,
     message,
     error,
     ...(localPath ? { localPath } : {}),
-  };
+  });
 }
 
 /** Adds one folder's tree to the manifest (named under `rel`). */
 async function addTree(
-  m: Manifest,
+  m: Building,
   r: number,
   abs: string,
   rel: string,
   root: SafeRoot | undefined,
   signal?: AbortSignal,
 ) {
-  const room = MAX_FILES_PER_COMMAND - m.files.length;
   const w = await walkTree(abs, rel, {
     ...(root ? { root } : {}),
     recursive: true,
-    maxEntries: room,
+    maxEntries: Number.MAX_SAFE_INTEGER,
+    budget: m.budget,
+    seen: m.seen,
     ...(signal ? { signal } : {}),
   });
   for (const f of w.files)
@@ -87,23 +119,59 @@ async function addTree(
       abs: f.abs,
     });
   for (const d of w.dirs) m.dirs.push({ root: r, path: d.rel, mtimeMs: d.mtimeMs, abs: d.abs });
-  for (const p of w.problems) m.problems.push(problemOf(r, p.rel, p.error));
-  if (w.truncated) m.problems.push(problemOf(r, rel, tooMany(rel)));
+  for (const p of w.problems) addProblem(m, r, p.rel, p.error, { counted: true });
+  if (w.truncated) addProblem(m, r, rel, tooMany(rel, m.budget));
 }
 
-/** Server side of get: what the requested paths name inside the working directory. */
+/** Whether `inner` is `outer` or lies inside it (both real paths). */
+function within(inner: string, outer: string): boolean {
+  return inner === outer || inner.startsWith(outer.endsWith(sep) ? outer : outer + sep);
+}
+
+/**
+ * Server side of get: what the requested paths name inside the working directory. A path named twice,
+ * or inside another requested folder, is refused (its files already travel with the first), so a
+ * request of at most 1,024 paths walks each folder once; the whole manifest stays within the
+ * command budget, and what does not fit is reported as a problem.
+ */
 export async function manifestForGet(
   root: SafeRoot,
   paths: readonly string[],
   signal?: AbortSignal,
 ): Promise<Manifest> {
-  const m: Manifest = { files: [], dirs: [], problems: [] };
+  const m = building();
+  const resolved = await Promise.all(
+    paths.map((path, r) =>
+      root.resolveExisting(path).catch((err: unknown) => {
+        addProblem(m, r, path, asRcpp(err, path));
+        return undefined;
+      }),
+    ),
+  );
+  // Problems in the order of the request, whatever order the look-ups finished in.
+  m.problems.sort((a, b) => a.root - b.root);
+  const outer = outermost(resolved);
   for (let r = 0; r < paths.length; r++) {
     const path = paths[r]!;
+    const res = resolved[r];
+    if (!res) continue;
+    const cover = outer[r];
+    if (cover !== undefined) {
+      addProblem(
+        m,
+        r,
+        path,
+        new RcppError(
+          'PATH_REFUSED',
+          `${quote(path)} is already part of this get (as ${quote(paths[cover]!)}).`,
+          'Name each file or folder once, and not also a folder that holds it.',
+        ),
+      );
+      continue;
+    }
     try {
-      const res = await root.resolveExisting(path);
       if (res.kind === 'file') {
-        if (m.files.length >= MAX_FILES_PER_COMMAND) throw tooMany(path);
+        if (!m.budget.addFile(path)) throw tooMany(path, m.budget);
         m.files.push({
           i: m.files.length,
           root: r,
@@ -114,13 +182,42 @@ export async function manifestForGet(
         });
         continue;
       }
+      if (!m.budget.addDir(path)) throw tooMany(path, m.budget);
       m.dirs.push({ root: r, path, mtimeMs: res.stats.mtimeMs, abs: res.abs });
       await addTree(m, r, res.abs, path, root, signal);
     } catch (err) {
-      m.problems.push(problemOf(r, path, asRcpp(err, path)));
+      if (isRcppError(err) && (err.code === 'ABORTED' || err.code === 'TIMEOUT')) throw err;
+      addProblem(m, r, path, asRcpp(err, path));
     }
   }
-  return m;
+  return done(m);
+}
+
+/**
+ * For each root, the earlier root naming the same file or folder, or the folder of this command
+ * that holds it (the outer one is kept, whatever the order); undefined for roots to walk.
+ */
+function outermost(resolved: readonly (Resolved | undefined)[]): (number | undefined)[] {
+  // Sorted with the separator first, a folder is followed at once by everything inside it.
+  const key = (abs: string): string => abs.split(sep).join('\u0000');
+  const order = resolved
+    .map((res, r) => ({ res, r, key: res ? key(res.abs) : '' }))
+    .filter((x): x is { res: Resolved; r: number; key: string } => x.res !== undefined)
+    .sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : a.r - b.r));
+  const out: (number | undefined)[] = resolved.map(() => undefined);
+  let holder: { abs: string; r: number } | undefined;
+  let prev: { abs: string; r: number } | undefined;
+  for (const { res, r } of order) {
+    if (prev?.abs === res.abs) {
+      out[r] = prev.r;
+      continue;
+    }
+    prev = { abs: res.abs, r };
+    if (holder && !within(res.abs, holder.abs)) holder = undefined;
+    if (holder) out[r] = holder.r;
+    else if (res.kind === 'dir') holder = { abs: res.abs, r };
+  }
+  return out;
 }
 
 /**
@@ -132,7 +229,7 @@ export async function manifestForPut(
   remoteDir: string,
   signal?: AbortSignal,
 ): Promise<Manifest> {
-  const m: Manifest = { files: [], dirs: [], problems: [] };
+  const m = building();
   for (let r = 0; r < localPaths.length; r++) {
     const local = localPaths[r]!;
     const name = basename(resolve(local));
@@ -148,7 +245,7 @@ export async function manifestForPut(
         throw fsError(err, local);
       });
       if (st.isFile()) {
-        if (m.files.length >= MAX_FILES_PER_COMMAND) throw tooMany(local);
+        if (!m.budget.addFile(rel)) throw tooMany(local, m.budget);
         m.files.push({
           i: m.files.length,
           root: r,
@@ -158,6 +255,7 @@ export async function manifestForPut(
           abs: resolve(local),
         });
       } else if (st.isDirectory()) {
+        if (!m.budget.addDir(rel)) throw tooMany(local, m.budget);
         m.dirs.push({ root: r, path: rel, mtimeMs: st.mtimeMs, abs: resolve(local) });
         const before = m.problems.length;
         await addTree(m, r, resolve(local), rel, undefined, signal);
@@ -167,8 +265,9 @@ export async function manifestForPut(
         throw new RcppError('NOT_A_FILE', `${quote(local)} is not a regular file or folder.`);
       }
     } catch (err) {
-      m.problems.push(problemOf(r, rel, asRcpp(err, local), local));
+      if (isRcppError(err) && (err.code === 'ABORTED' || err.code === 'TIMEOUT')) throw err;
+      addProblem(m, r, rel, asRcpp(err, local), { localPath: local });
     }
   }
-  return m;
+  return done(m);
 }

@@ -1,8 +1,8 @@
 // Receiving one file atomically, the same code for get (on the client) and put (on the server).
 //
 //   prepareReceive: the target is checked (safe path, FILE_EXISTS without force, IS_A_DIRECTORY),
-//     locked, an existing `<target>.rcpp2p-partial` is described by block hashes for resume, and
-//     free space is checked for what is still missing.
+//     locked, an existing partial of the same peer (`<target>.<peer tag>.rcpp2p-partial`) is
+//     described by block hashes for resume, and free space is checked for what is still missing.
 //   FileSink.open(offset): the partial (mode 0600) is cut to the sender's offset; the SHA-256 of the
 //     kept prefix is carried over, so the final hash covers the whole content.
 //   write: each payload (a data frame's chunk slices, never copied) is written with one writev at its
@@ -42,7 +42,7 @@ import { fsError, isRcppError, RcppError } from '../errors.js';
 import { quote } from '../protocol/text.js';
 import { describePartial, hashPrefix, type PartialState } from './block-hashes.js';
 import { acquireReceiveLock, type ReceiveLock } from './lock.js';
-import { PARTIAL_SUFFIX, prepareCreate, type SafeRoot } from './safe-path.js';
+import { PARTIAL_SUFFIX, partialPath, prepareCreate, type SafeRoot } from './safe-path.js';
 
 export interface ReceiveSpec {
   i: number;
@@ -52,6 +52,8 @@ export interface ReceiveSpec {
   shown: string;
   size: number;
   mtimeMs: number;
+  /** Who sends it: the partial is kept for (and resumed with) this peer only (see partialPath). */
+  peer: string;
 }
 
 export interface Prepared {
@@ -80,7 +82,7 @@ export async function prepareReceive(
   const ct = await prepareCreate(root, spec.rel, force);
   const lock = await acquireReceiveLock(ct.target, spec.shown);
   try {
-    const partial = ct.target + PARTIAL_SUFFIX;
+    const partial = partialPath(ct.target, spec.peer);
     let st: Stats | undefined;
     try {
       st = lstatSync(partial, { throwIfNoEntry: false });

@@ -1,27 +1,67 @@
 // Which paths a peer may name, and how they resolve on disk without leaving the working directory.
 //
 // Pure part: checkRelativePath() accepts only a relative POSIX path made of plain names; it refuses
-// absolute paths, '.', '..' and empty components, NUL, backslashes, control and bidi characters,
-// unpaired surrogates, over-long names or paths, and rcpp2p's own internal file names.
+// absolute paths, '.', '..' and empty components, NUL, backslashes, control, bidi and invisible
+// characters, slash lookalikes, unpaired surrogates, over-long names or paths, paths deeper than
+// MAX_PATH_DEPTH, and rcpp2p's own internal file names.
 //
 // File-system part: SafeRoot resolves a checked path under the real (symlink-free) root. Reading
 // follows symlinks only when their target stays inside the root and is a regular file or a folder.
 // Creating (receiving) never follows a symlink at the final component and resolves every parent
 // inside the root, creating missing folders one by one. The threat is a remote peer, which cannot
 // create symlinks here; a local user racing renames under the root is out of scope.
+//
+// Folders a SafeRoot has resolved are kept as a tree (a node per folder: its name and parent), so a
+// path of depth d costs d small nodes, not d prefixes of up to d names. A SafeRoot creates at most
+// the folders it was allowed (allowNewFolders): a command names every folder it brings, so a peer
+// cannot make one entry cost a hundred mkdirs.
 
+import { createHash } from 'node:crypto';
 import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
 import type { Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { fsError, RcppError } from '../errors.js';
-import { MAX_NAME_BYTES, MAX_PATH_BYTES } from '../protocol/limits.js';
-import { BIDI_CHARS, CONTROL_CHARS, LONE_SURROGATE, quote } from '../protocol/text.js';
+import { MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_PATH_DEPTH } from '../protocol/limits.js';
+import {
+  BIDI_CHARS,
+  CONTROL_CHARS,
+  INVISIBLE_CHARS,
+  LONE_SURROGATE,
+  quote,
+  SLASH_LOOKALIKES,
+} from '../protocol/text.js';
 
 export const PARTIAL_SUFFIX = '.rcpp2p-partial';
 export const LOCK_SUFFIX = '.rcpp2p-lock';
 
-/** Room kept in a name for the partial/lock suffix when receiving. */
-export const MAX_RECEIVE_NAME_BYTES = MAX_NAME_BYTES - PARTIAL_SUFFIX.length;
+/** Hex digits of the peer tag in a partial's name (see partialPath). */
+const PEER_TAG_CHARS = 8;
+
+/** Room kept in a name for the peer tag and partial suffix (or the lock suffix) when receiving. */
+export const MAX_RECEIVE_NAME_BYTES = MAX_NAME_BYTES - (1 + PEER_TAG_CHARS + PARTIAL_SUFFIX.length);
+
+/**
+ * Where the partial of `target` received from `peer` lives: `<target>.<tag>.rcpp2p-partial`, the tag
+ * being the first hex digits of SHA-256 over the peer's identity (its fingerprint, else its name).
+ * A partial is resumed only with the peer that wrote it, so no peer learns block hashes of content
+ * another peer sent; a different peer starts from zero beside it.
+ */
+export function partialPath(target: string, peer: string): string {
+  const tag = createHash('sha256')
+    .update(`rcpp2p partial owner\n${peer}`)
+    .digest('hex')
+    .slice(0, PEER_TAG_CHARS);
+  return `${target}.${tag}${PARTIAL_SUFFIX}`;
+}
+
+/**
+ * The form two names take when a case-insensitive or normalizing file system (APFS, NTFS) would
+ * store them as one file: NFC, then lower case. Used to find two names of one command that would
+ * land on the same file, and to key the lock registry.
+ */
+export function foldName(name: string): string {
+  return name.normalize('NFC').toLowerCase();
+}
 
 const HINT =
   'Name a file or folder inside the shared folder with a relative path, like photos/2024.';
@@ -44,6 +84,10 @@ export function nameProblem(name: string): string | undefined {
   if (CONTROL_CHARS.test(name)) return 'contains a control character';
   if (BIDI_CHARS.test(name)) return 'contains a bidirectional text control character';
   if (LONE_SURROGATE.test(name)) return 'contains an unpaired UTF-16 surrogate';
+  if (INVISIBLE_CHARS.test(name)) {
+    return 'contains an invisible character (zero-width, format or line separator)';
+  }
+  if (SLASH_LOOKALIKES.test(name)) return 'contains a character that looks like a slash';
   if (Buffer.byteLength(name, 'utf8') > MAX_NAME_BYTES) {
     return `has a name longer than ${MAX_NAME_BYTES} bytes`;
   }
@@ -66,6 +110,7 @@ export function checkRelativePath(path: unknown, opts: { allowRoot?: boolean } =
   }
   if (path.startsWith('/')) refuse(path, 'is absolute; paths are relative to the shared folder');
   const names = path.split('/');
+  if (names.length > MAX_PATH_DEPTH) refuse(path, `is more than ${MAX_PATH_DEPTH} folders deep`);
   for (const name of names) {
     const problem = nameProblem(name);
     if (problem) refuse(path, problem);
@@ -88,23 +133,55 @@ export interface Resolved {
   stats: Stats;
 }
 
+/** A folder a SafeRoot has resolved: its name under its parent, or a real path of its own. */
+class FolderNode {
+  kids: Map<string, FolderNode> | undefined;
+
+  constructor(
+    readonly parent: FolderNode | undefined,
+    readonly name: string,
+    /** Set for the root, and for a folder reached through a symlink (its resolved path). */
+    readonly real?: string,
+  ) {}
+
+  path(): string {
+    if (this.real !== undefined) return this.real;
+    const names = [this.name];
+    let n = this.parent!;
+    while (n.real === undefined) {
+      names.push(n.name);
+      n = n.parent!;
+    }
+    return join(n.real, ...names.reverse());
+  }
+}
+
 /** A working directory, resolved once; create one per command so its folder cache stays fresh. */
 export class SafeRoot {
-  private readonly dirs = new Map<string, string>();
+  private readonly top: FolderNode;
+  private newFolders = 0;
 
-  private constructor(readonly real: string) {}
+  private constructor(readonly real: string) {
+    this.top = new FolderNode(undefined, '', real);
+  }
 
-  static async open(root: string): Promise<SafeRoot> {
+  /** Opens `root`; `shown` names it in sentences (the server never shows a peer its real path). */
+  static async open(root: string, shown = root): Promise<SafeRoot> {
     let real: string;
     try {
       real = await realpath(root);
     } catch (err) {
-      throw fsError(err, root);
+      throw fsError(err, shown);
     }
     if (!(await stat(real)).isDirectory()) {
-      throw new RcppError('NOT_A_FILE', `${root} is not a folder.`);
+      throw new RcppError('NOT_A_FILE', `${shown} is not a folder.`);
     }
     return new SafeRoot(real);
+  }
+
+  /** Lets this root create `n` more folders (a command's folder entries, plus room for its prefix). */
+  allowNewFolders(n: number): void {
+    this.newFolders += n;
   }
 
   contains(real: string): boolean {
@@ -145,36 +222,38 @@ export class SafeRoot {
 
   /** Makes sure the folder `names` exists inside the root; returns its real path. */
   async ensureDir(names: readonly string[], shown: string): Promise<string> {
-    let cur = this.real;
-    for (let n = 0; n < names.length; n++) {
-      const key = names.slice(0, n + 1).join('/');
-      const cached = this.dirs.get(key);
-      if (cached !== undefined) {
-        cur = cached;
-        continue;
+    let node = this.top;
+    for (const name of names) {
+      let next = node.kids?.get(name);
+      if (next === undefined) {
+        next = await this.stepInto(node, name, shown);
+        (node.kids ??= new Map()).set(name, next);
       }
-      cur = await this.stepInto(cur, names[n]!, shown);
-      this.dirs.set(key, cur);
+      node = next;
     }
-    return cur;
+    return node.path();
   }
 
-  private async stepInto(parent: string, name: string, shown: string): Promise<string> {
-    const next = join(parent, name);
+  private async stepInto(parent: FolderNode, name: string, shown: string): Promise<FolderNode> {
+    const next = join(parent.path(), name);
     try {
       let st = await lstatOrUndefined(next);
       if (!st) {
+        if (this.newFolders <= 0) {
+          refuse(shown, 'needs a folder that the command did not name');
+        }
+        this.newFolders--;
         await mkdir(next).catch((err: NodeJS.ErrnoException) => {
           if (err.code !== 'EEXIST') throw err;
         });
         st = await lstat(next);
       }
-      if (st.isDirectory()) return next;
+      if (st.isDirectory()) return new FolderNode(parent, name);
       if (st.isSymbolicLink()) {
         const real = await realpath(next);
         if (!this.contains(real))
           refuse(shown, 'leads outside the shared folder through a symbolic link');
-        if ((await stat(real)).isDirectory()) return real;
+        if ((await stat(real)).isDirectory()) return new FolderNode(parent, name, real);
       }
     } catch (err) {
       if (err instanceof RcppError) throw err;

@@ -4,8 +4,10 @@
 //
 // The file is opened and checked against the size and mtime announced earlier; with resume info the
 // matching prefix is skipped (block-hashes.ts). Reading is double-buffered: the next 1 MiB read is in
-// flight on libuv's pool while this chunk is written to the stream (header + chunk, one writev) and
-// hashed. Backpressure: after each frame, wait for 'drain' when the stream asks for it. A file that
+// flight on libuv's pool while this chunk is written to the stream and hashed. Each chunk is read
+// in behind 5 bytes of room for its frame header, so a frame goes out as one buffer; the buffers
+// are reused once the channel is done with them. Backpressure: after each frame, wait for 'drain'
+// when the stream asks for it. A file that
 // changes size or mtime while it is sent ends with `file-error SOURCE_CHANGED` instead of file-end.
 //
 // Local file problems come back as { ok: false } (the caller reports them per file); connection
@@ -32,15 +34,8 @@ export interface SendSpec {
   mtimeMs: number;
 }
 
-/** Test hooks; production code never sets them. */
-export interface SendHooks {
-  /** Returns the bytes to put on the wire for a chunk (the hash always covers the real bytes). */
-  alterChunk?: (shown: string, offset: number, chunk: Buffer) => Buffer;
-}
-
 export interface SendContext {
   signal?: AbortSignal;
-  hooks?: SendHooks;
   onStart?: (offset: number) => void;
   onBytes?: (sent: number) => void;
   /** Reads what the peer sent meanwhile; returns true when the peer gave up on this file. */
@@ -81,7 +76,7 @@ export async function sendFile(
   resume: ResumeInfo | undefined,
   ctx: SendContext,
 ): Promise<SendOutcome> {
-  if (spec.size <= SMALL_FILE && !resume && !ctx.hooks?.alterChunk) {
+  if (spec.size <= SMALL_FILE && !resume) {
     const { outcome, room } = sendSmall(ch, spec, ctx);
     if (!room) await ch.flush(ctx.signal);
     return outcome;
@@ -220,16 +215,10 @@ async function streamBody(
     const { buf, frame } = await next;
     const chunk = frame.subarray(FRAME_HEADER_BYTES);
     if (chunk.length === 0) throw new LocalError(changed(spec.shown));
-    const at = pos;
     pos += chunk.length;
     // The next read runs on libuv's pool while this chunk goes out and is hashed.
     next = pos < spec.size ? readChunk(fh, pos, spec, buffers) : undefined;
-    let room: boolean;
-    if (ctx.hooks?.alterChunk) {
-      room = ch.sendData(ctx.hooks.alterChunk(spec.shown, at, chunk));
-    } else {
-      room = ch.sendFrame(frame, () => buffers.give(buf));
-    }
+    const room = ch.sendFrame(frame, () => buffers.give(buf));
     hash.update(chunk); // while the frame is on its way
     ctx.onBytes?.(pos - offset);
     if (ctx.peerStopped()) return false;

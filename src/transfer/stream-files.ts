@@ -13,14 +13,16 @@
 
 import { utimes } from 'node:fs/promises';
 import { isRcppError, RcppError } from '../errors.js';
+import { logger } from '../log.js';
 import type { Message, ResumeInfo } from '../protocol/messages.js';
-import { isResumeOffset } from '../protocol/resume.js';
+import { ReceiveOrder } from '../protocol/receive-order.js';
 import { quote } from '../protocol/text.js';
 import type { FrameChannel } from './channel.js';
 import { FileSink, syncDirs, type Prepared } from './receive-file.js';
-import { sendFile, type SendHooks, type SendSpec } from './send-file.js';
+import { sendFile, type SendSpec } from './send-file.js';
 
 const MAX_COMMITS = 8;
+const log = logger('transfer');
 
 export type FileOutcome =
   | { ok: true; sha256: string; resumedBytes: number; transferMs: number }
@@ -45,7 +47,7 @@ function peerError(msg: { code: RcppError['code']; message: string }): RcppError
 export async function sendFiles(
   ch: FrameChannel,
   files: { spec: SendSpec; resume?: ResumeInfo }[],
-  opts: { signal?: AbortSignal; events?: FileEvents; hooks?: SendHooks },
+  opts: { signal?: AbortSignal; events?: FileEvents },
 ): Promise<Map<number, FileOutcome>> {
   const outcomes = new Map<number, FileOutcome>();
   const pending = new Map<number, { sha256: string; offset: number; started: number }>();
@@ -89,7 +91,6 @@ export async function sendFiles(
     const started = Date.now();
     const outcome = await sendFile(ch, spec, resume, {
       ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.hooks ? { hooks: opts.hooks } : {}),
       onStart: (offset) => ev.start?.(spec.i, offset),
       onBytes: (n) => ev.bytes?.(spec.i, n),
       peerStopped: () => {
@@ -127,13 +128,6 @@ export async function sendFiles(
   return outcomes;
 }
 
-interface Current {
-  i: number;
-  sink: FileSink | undefined;
-  /** Data bytes the sender may still send for this file. */
-  left: number;
-}
-
 export async function receiveFiles(
   ch: FrameChannel,
   prepared: Map<number, Prepared>,
@@ -144,11 +138,25 @@ export async function receiveFiles(
   },
 ): Promise<Map<number, FileOutcome>> {
   const outcomes = new Map<number, FileOutcome>();
-  const started = new Set<number>();
   const commits = new Set<Promise<void>>();
   const dirty = new Set<string>();
   const ev = opts.events ?? {};
-  let cur: Current | undefined;
+  const order = new ReceiveOrder(
+    new Map(
+      [...prepared].map(([i, p]) => [
+        i,
+        {
+          shown: p.spec.shown,
+          size: p.spec.size,
+          ...(p.partialState ? { resume: p.partialState.info } : {}),
+        },
+      ]),
+    ),
+    ch.peer,
+  );
+  /** The file being written, while the receiver has not given up on it. */
+  let sink: FileSink | undefined;
+  const t0s = new Map<number, number>();
 
   const fail = (i: number, error: RcppError, tellSender: boolean): void => {
     if (outcomes.has(i)) return;
@@ -157,16 +165,23 @@ export async function receiveFiles(
     if (tellSender && ch.writable)
       ch.send({ t: 'file-error', i, code: error.code, message: error.message });
   };
-  const commit = (sink: FileSink, sha256: string, i: number, t0: number): Promise<void> =>
-    sink
+  const giveUp = async (i: number, error: RcppError): Promise<void> => {
+    order.abandon(i);
+    if (sink) await sink.abandon(true);
+    await prepared.get(i)?.lock.release();
+    sink = undefined;
+    fail(i, error, true);
+  };
+  const commit = (file: FileSink, sha256: string, i: number, t0: number): Promise<void> =>
+    file
       .commit(sha256)
       .then(
         (digest) => {
-          dirty.add(sink.prepared.dir);
+          dirty.add(file.prepared.dir);
           outcomes.set(i, {
             ok: true,
             sha256: digest,
-            resumedBytes: sink.offset,
+            resumedBytes: file.offset,
             transferMs: Date.now() - t0,
           });
           ev.done?.(i, digest);
@@ -174,97 +189,65 @@ export async function receiveFiles(
         },
         (err: unknown) => fail(i, asRcpp(err), true),
       )
-      .finally(() => sink.prepared.lock.release());
-  const t0s = new Map<number, number>();
+      .finally(() => file.prepared.lock.release());
 
   try {
     for (;;) {
       const item = await ch.read(opts.signal);
-      if (item.kind === 'data') {
-        if (!cur) throw protocolError(`${ch.peer} sent file data outside a file.`);
-        const n = item.length;
-        if (n > cur.left) throw protocolError(`${ch.peer} sent more bytes than the file has.`);
-        cur.left -= n;
-        if (!cur.sink) continue; // a file we gave up on: drop its bytes
-        await cur.sink.write(item.pieces);
-        const error = cur.sink.error;
-        if (error) {
-          await cur.sink.abandon(true);
-          await cur.sink.prepared.lock.release();
-          cur.sink = undefined;
-          fail(cur.i, error, true);
-        } else {
-          ev.bytes?.(cur.i, cur.sink.received);
-        }
+      const step = order.step(
+        item.kind === 'data'
+          ? { kind: 'data', length: item.length }
+          : { kind: 'message', msg: item.msg },
+      );
+      if (step.do === 'data') {
+        if (!sink || item.kind !== 'data') continue; // a file we gave up on: drop its bytes
+        await sink.write(item.pieces);
+        if (sink.error) await giveUp(step.i, sink.error);
+        else ev.bytes?.(step.i, sink.received);
         continue;
       }
-      const msg = item.msg;
-      if (msg.t === 'done') {
-        if (cur?.sink) throw protocolError(`${ch.peer} finished in the middle of a file.`);
-        break;
-      }
-      if (msg.t === 'error') throw peerError(msg);
-      if (msg.t === 'file') {
-        if (cur?.sink)
-          throw protocolError(`${ch.peer} started a file before ending the previous one.`);
-        const p = prepared.get(msg.i);
-        if (!p || started.has(msg.i))
-          throw protocolError(`${ch.peer} sent a file that was not accepted.`);
-        if (msg.offset > p.spec.size || !isResumeOffset(msg.offset, p.partialState?.info)) {
-          throw protocolError(
-            `${ch.peer} asked to continue ${quote(p.spec.shown)} from an offset it cannot use.`,
-          );
-        }
-        started.add(msg.i);
-        cur = { i: msg.i, sink: undefined, left: p.spec.size - msg.offset };
-        t0s.set(msg.i, Date.now());
+      if (step.do === 'start') {
+        const p = prepared.get(step.i)!;
+        t0s.set(step.i, Date.now());
         try {
-          cur.sink = await FileSink.open(p, msg.offset, opts.signal);
-          ev.start?.(msg.i, msg.offset);
+          sink = await FileSink.open(p, step.offset, opts.signal);
+          ev.start?.(step.i, step.offset);
         } catch (err) {
-          await p.lock.release();
-          fail(msg.i, asRcpp(err), true);
+          await giveUp(step.i, asRcpp(err));
         }
         continue;
       }
-      if (msg.t === 'file-end') {
-        if (!cur || cur.i !== msg.i)
-          throw protocolError(`${ch.peer} ended a file it had not started.`);
-        if (cur.sink) {
-          const job = commit(cur.sink, msg.sha256, msg.i, t0s.get(msg.i) ?? Date.now());
+      if (step.do === 'end') {
+        if (sink) {
+          const job = commit(sink, step.sha256, step.i, t0s.get(step.i) ?? Date.now());
           commits.add(job);
           void job.finally(() => commits.delete(job));
           if (commits.size >= MAX_COMMITS) await Promise.race(commits);
         }
-        cur = undefined;
+        sink = undefined;
         continue;
       }
-      if (msg.t === 'file-error') {
-        // The sender could not send this file (missing, changed, unreadable).
-        const p = prepared.get(msg.i);
-        if (!p) throw protocolError(`${ch.peer} reported on a file that was not accepted.`);
-        if (cur?.i === msg.i) {
-          if (cur.sink) await cur.sink.abandon(true);
-          cur = undefined;
-        }
-        await p.lock.release();
-        started.add(msg.i);
-        fail(msg.i, peerError(msg), false);
+      if (step.do === 'sender-failed') {
+        // The sender could not send this file (missing, changed, unreadable): a partial is kept.
+        if (step.current && sink) await sink.abandon(true);
+        if (step.current) sink = undefined;
+        await prepared.get(step.i)?.lock.release();
+        fail(step.i, step.error, false);
         continue;
       }
-      throw protocolError(`${ch.peer} sent ${msg.t} while sending files.`);
-    }
-    await Promise.all(commits);
-    for (const [i, p] of prepared) {
-      if (!started.has(i))
-        fail(i, protocolError(`${ch.peer} never sent ${quote(p.spec.shown)}.`), false);
+      await Promise.all(commits);
+      for (const i of step.neverSent) {
+        const shown = prepared.get(i)!.spec.shown;
+        fail(i, protocolError(`${ch.peer} never sent ${quote(shown)}.`), false);
+      }
+      break;
     }
     await setDirTimes(opts.dirTimes ?? [], dirty);
     await syncDirs(dirty);
     ch.send({ t: 'done' });
     return outcomes;
   } finally {
-    if (cur?.sink) await cur.sink.abandon(true);
+    if (sink) await sink.abandon(true);
     await Promise.allSettled(commits);
     await Promise.all([...prepared.values()].map((p) => p.lock.release()));
   }
@@ -282,6 +265,9 @@ async function setDirTimes(
   }
 }
 
+/** A failure for the peer: an RcppError's sentence, never a raw error's (it may hold our paths). */
 function asRcpp(err: unknown): RcppError {
-  return isRcppError(err) ? err : new RcppError('IO_ERROR', (err as Error)?.message ?? String(err));
+  if (isRcppError(err)) return err;
+  log(`unexpected failure while receiving: ${String(err)}`);
+  return new RcppError('IO_ERROR', 'Receiving the file failed unexpectedly.', '', { cause: err });
 }

@@ -2,13 +2,16 @@
 // Names that cannot travel (control characters, backslashes, too long...) become problems, rcpp2p's
 // own partial and lock files are skipped, symlinks are followed only when they resolve to a regular
 // file or folder (inside the root when one is given), and a folder reached twice through links is
-// walked once. The walk is iterative (no recursion depth limit) and sorted, so results are stable.
+// walked once. The walk is iterative and sorted, so results are stable; folders deeper than
+// MAX_PATH_DEPTH become problems. It stops (truncated) at maxEntries entries, or when a command's
+// budget (files, folders, bytes; protocol/budget.ts) is spent.
 
 import type { Dirent } from 'node:fs';
 import { readdir, realpath, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { abortError, fsError, isRcppError, RcppError } from '../errors.js';
-import { MAX_PATH_BYTES } from '../protocol/limits.js';
+import type { CommandBudget } from '../protocol/budget.js';
+import { MAX_PATH_BYTES, MAX_PATH_DEPTH } from '../protocol/limits.js';
 import { quote } from '../protocol/text.js';
 import { isInternalName, nameProblem, type SafeRoot } from './safe-path.js';
 
@@ -39,18 +42,37 @@ export interface WalkOptions {
   /** Links must resolve inside this root (the server's working directory); none for local files. */
   root?: SafeRoot;
   recursive: boolean;
-  /** Stop after this many files and folders. */
+  /** Stop after this many files, folders and problems. */
   maxEntries: number;
+  /** A command's budget: every file, folder and problem is counted in it; stop when it is spent. */
+  budget?: CommandBudget;
+  /** Folders (dev:ino) already walked by this command: each is walked once over all its roots. */
+  seen?: Set<string>;
   signal?: AbortSignal;
 }
 
 /** Walks the folder `abs`, naming entries `rel/name/...` ('' for the root itself). */
 export async function walkTree(abs: string, rel: string, opts: WalkOptions): Promise<WalkResult> {
   const out: WalkResult = { files: [], dirs: [], problems: [], truncated: false };
-  const seen = new Set<string>();
+  const seen = opts.seen ?? new Set<string>();
   const startStat = await stat(abs);
   seen.add(`${startStat.dev}:${startStat.ino}`);
-  const stack: { abs: string; rel: string }[] = [{ abs, rel }];
+  const budget = opts.budget;
+  const full = (): boolean => {
+    if (out.files.length + out.dirs.length + out.problems.length < opts.maxEntries) return false;
+    out.truncated = true;
+    return true;
+  };
+  const problem = (rel: string, error: RcppError): boolean => {
+    if (full() || (budget && !budget.addProblem(rel, error.message))) {
+      out.truncated = true;
+      return false;
+    }
+    out.problems.push({ rel, error });
+    return true;
+  };
+  const startDepth = rel === '' ? 0 : rel.split('/').length;
+  const stack: { abs: string; rel: string; depth: number }[] = [{ abs, rel, depth: startDepth }];
   while (stack.length > 0) {
     if (opts.signal?.aborted) throw abortError(opts.signal);
     const dir = stack.pop()!;
@@ -58,33 +80,37 @@ export async function walkTree(abs: string, rel: string, opts: WalkOptions): Pro
     try {
       entries = await readdir(dir.abs, { withFileTypes: true });
     } catch (err) {
-      out.problems.push({ rel: dir.rel, error: fsError(err, dir.rel || '.') });
+      if (!problem(dir.rel, fsError(err, dir.rel || '.'))) return out;
       continue;
     }
     entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-    const subdirs: { abs: string; rel: string }[] = [];
+    const subdirs: { abs: string; rel: string; depth: number }[] = [];
     for (const ent of entries) {
       if (isInternalName(ent.name)) continue;
       const childRel = dir.rel ? `${dir.rel}/${ent.name}` : ent.name;
-      const tooLong = Buffer.byteLength(childRel, 'utf8') > MAX_PATH_BYTES;
-      const problem = tooLong ? `is longer than ${MAX_PATH_BYTES} bytes` : nameProblem(ent.name);
-      if (problem) {
-        out.problems.push({
-          rel: childRel,
-          error: new RcppError(
-            'PATH_REFUSED',
-            `The name ${quote(childRel)} ${problem}, so it cannot be sent.`,
-          ),
-        });
+      const depth = dir.depth + 1;
+      const why =
+        depth > MAX_PATH_DEPTH
+          ? `is more than ${MAX_PATH_DEPTH} folders deep`
+          : Buffer.byteLength(childRel, 'utf8') > MAX_PATH_BYTES
+            ? `is longer than ${MAX_PATH_BYTES} bytes`
+            : nameProblem(ent.name);
+      if (why) {
+        const error = new RcppError(
+          'PATH_REFUSED',
+          `The name ${quote(childRel)} ${why}, so it cannot be sent.`,
+        );
+        if (!problem(childRel, error)) return out;
         continue;
       }
-      if (out.files.length + out.dirs.length >= opts.maxEntries) {
-        out.truncated = true;
-        return out;
-      }
+      if (full()) return out;
       try {
         const found = await examine(join(dir.abs, ent.name), childRel, ent, opts.root);
         if (found.kind === 'file') {
+          if (budget && !budget.addFile(childRel)) {
+            out.truncated = true;
+            return out;
+          }
           out.files.push({
             rel: childRel,
             abs: found.abs,
@@ -94,15 +120,16 @@ export async function walkTree(abs: string, rel: string, opts: WalkOptions): Pro
           continue;
         }
         const key = `${found.dev}:${found.ino}`;
-        if (seen.has(key)) continue; // reached again through a link
+        if (seen.has(key)) continue; // reached again through a link, or by another root
+        if (budget && !budget.addDir(childRel)) {
+          out.truncated = true;
+          return out;
+        }
         seen.add(key);
         out.dirs.push({ rel: childRel, abs: found.abs, mtimeMs: found.mtimeMs });
-        if (opts.recursive) subdirs.push({ abs: found.abs, rel: childRel });
+        if (opts.recursive) subdirs.push({ abs: found.abs, rel: childRel, depth });
       } catch (err) {
-        out.problems.push({
-          rel: childRel,
-          error: isRcppError(err) ? err : fsError(err, childRel),
-        });
+        if (!problem(childRel, isRcppError(err) ? err : fsError(err, childRel))) return out;
       }
     }
     // Reverse onto the stack so folders are walked in name order.

@@ -3,8 +3,9 @@
 // hostile names are refused, and the bytes on the wire are not the file's bytes.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { canMakeNetns, hasCommand, hasSshd, skipUnless } from '../helpers/capability.js';
 import { createLab, type Lab } from '../helpers/nat-lab.js';
@@ -18,6 +19,9 @@ import {
   type LabPeers,
 } from '../helpers/lab-peers.js';
 import type { ProcessHandle } from '../helpers/processes.js';
+
+/** The hand-speaking client (raw-get.ts, compiled beside this file). */
+const RAW_GET = fileURLToPath(new URL('./raw-get.js', import.meta.url));
 
 const skip = skipUnless(
   canMakeNetns(),
@@ -68,17 +72,36 @@ describe('security in the NAT lab', { skip }, () => {
       '--config',
       impostorConfig,
       '--addclient',
+      '--replace',
     ]);
     assert.equal(register.code, 0, describeRun(register));
     try {
       await writeRandomFile(join(peers.workDir, 'secret.bin'), 10_000);
+      // The server has met the real LAPTOP before (known_peers): the changed record is refused
+      // before any connection, and the server's log says why.
+      const pinned = await peers.client(['--get', 'ASUS', 'secret.bin']);
+      assert.equal(pinned.code, 4, describeRun(pinned));
+      assert.match(pinned.stderr, /WARNING: client LAPTOP now claims identity SHA256:/);
+      await server.waitForOutput(
+        /Refused LAPTOP: WARNING: client LAPTOP now claims identity/,
+        10_000,
+      );
+      // A server that never met LAPTOP trusts the record, and TLS catches the real LAPTOP's key.
+      const forget = await lab.exec('server', process.execPath, [
+        RCPP2P_BIN,
+        '--config',
+        peers.serverConfig,
+        '--forget-peer',
+        'LAPTOP',
+      ]);
+      assert.equal(forget.code, 0, describeRun(forget));
       const r = await peers.client(['--get', 'ASUS', 'secret.bin']);
       assert.equal(r.code, 4, describeRun(r));
       assert.match(r.stderr, /refused this peer's certificate/);
       await server.waitForOutput(/Client LAPTOP failed: .*presented certificate SHA256:/, 10_000);
       await assert.rejects(readFile(join(peers.clientDir, 'secret.bin')), 'nothing was received');
     } finally {
-      const again = await peers.client(['--addclient']);
+      const again = await peers.client(['--addclient', '--replace']);
       assert.equal(again.code, 0, describeRun(again));
     }
   });
@@ -90,6 +113,18 @@ describe('security in the NAT lab', { skip }, () => {
     record.fingerprint = 'SHA256:' + randomBytes(32).toString('base64').replace(/=+$/, '');
     await writeFile(recordFile, JSON.stringify(record));
     try {
+      // The client has met ASUS before: the changed record is refused with both fingerprints.
+      const pinned = await peers.client(['--filelist', 'ASUS']);
+      assert.equal(pinned.code, 4, describeRun(pinned));
+      assert.match(
+        pinned.stderr,
+        /WARNING: file server ASUS now claims identity SHA256:\S+ .* known it as SHA256:/,
+      );
+      // the advice names this peer's --config (the lab's configs are never the default one)
+      assert.match(pinned.stderr, /rcpp2p --config \S+ --forget-peer ASUS/);
+      // A client that never met ASUS trusts the record, and TLS catches the real server's key.
+      const forget = await peers.client(['--forget-peer', 'ASUS']);
+      assert.equal(forget.code, 0, describeRun(forget));
       const r = await peers.client(['--filelist', 'ASUS']);
       assert.equal(r.code, 4, describeRun(r));
       assert.match(
@@ -116,36 +151,77 @@ describe('security in the NAT lab', { skip }, () => {
     }
   });
 
-  it('hostile names are refused and nothing outside the working directory is read or written', async () => {
+  it('hostile names are refused by the server and nothing outside the working directory is read or written', async () => {
     const outside = join(peers.dir, 'outside-secret.txt');
     await writeFile(outside, 'do not leak');
-    const names = [
-      '../outside-secret.txt',
-      '../../etc/passwd',
-      '/etc/passwd',
-      'a/../../outside-secret.txt',
-      '..',
-      '.',
-      '',
-      'x\\..\\..\\outside-secret.txt',
-      // (a NUL byte cannot travel in argv; the protocol-level hostile tests send it)
-      'a/b/../../../outside-secret.txt',
-      'ok/../../../root',
-      '\u202Etxt.exe',
-      'a'.repeat(300),
-      'd/'.repeat(2100) + 'x',
-      'file.rcpp2p-partial',
-      'file.rcpp2p-lock',
-      '~/.ssh/id_ed25519',
-      './../outside-secret.txt',
-      '\u0007bell',
-      'C:\\Windows\\win.ini',
-      '//etc/passwd',
+    await writeFile(join(peers.workDir, 'ok.txt'), 'fine');
+    await symlink(outside, join(peers.workDir, 'escape'));
+    // FileClient refuses most of these names itself, so a raw client over the real link sends
+    // them: each request names a valid file and one hostile name, and the server must answer for
+    // both (the valid file offered, the hostile name refused with its code).
+    const names: [string, string][] = [
+      ['../outside-secret.txt', 'PATH_REFUSED'],
+      ['../../etc/passwd', 'PATH_REFUSED'],
+      ['/etc/passwd', 'PATH_REFUSED'],
+      ['a/../../outside-secret.txt', 'PATH_REFUSED'],
+      ['..', 'PATH_REFUSED'],
+      ['.', 'PATH_REFUSED'],
+      ['', 'PATH_REFUSED'],
+      ['x\\..\\..\\outside-secret.txt', 'PATH_REFUSED'],
+      ['a/b/../../../outside-secret.txt', 'PATH_REFUSED'],
+      ['ok/../../../root', 'PATH_REFUSED'],
+      ['\u202Etxt.exe', 'PATH_REFUSED'],
+      ['a'.repeat(300), 'PATH_REFUSED'],
+      ['d/'.repeat(1000) + 'x', 'PATH_REFUSED'],
+      ['file.rcpp2p-partial', 'PATH_REFUSED'],
+      ['file.rcpp2p-lock', 'PATH_REFUSED'],
+      ['./../outside-secret.txt', 'PATH_REFUSED'],
+      ['\u0007bell', 'PATH_REFUSED'],
+      ['C:\\Windows\\win.ini', 'PATH_REFUSED'],
+      ['//etc/passwd', 'PATH_REFUSED'],
+      ['escape', 'PATH_REFUSED'],
+      ['ok.txt\u2215..\u2215..\u2215outside-secret.txt', 'PATH_REFUSED'],
+      ['ok.txt\u200b', 'PATH_REFUSED'],
+      // A literal name: nothing expands "~" on the server, and there is no such folder.
+      ['~/.ssh/id_ed25519', 'FILE_NOT_FOUND'],
     ];
-    for (const name of names) {
-      const r = await peers.client(['--get', 'ASUS', name]);
-      assert.notEqual(r.code, 0, `${JSON.stringify(name)} was accepted\n${describeRun(r)}`);
+    for (const [name, code] of names) {
+      const r = await lab.exec(
+        'client',
+        process.execPath,
+        [RAW_GET, peers.clientConfig, peers.serverName, JSON.stringify(['ok.txt', name])],
+        { cwd: peers.clientDir, timeoutMs: 60_000 },
+      );
+      assert.equal(r.code, 0, `${JSON.stringify(name)}: ${describeRun(r)}`);
+      const answer = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {
+        files: { root: number; path: string }[];
+        problems: { root: number; code: string; message: string }[];
+      };
+      assert.deepEqual(
+        answer.files.map((f) => [f.root, f.path]),
+        [[0, 'ok.txt']],
+        `${JSON.stringify(name)}: the valid name is served, nothing else`,
+      );
+      assert.deepEqual(
+        answer.problems.map((p) => [p.root, p.code]),
+        [[1, code]],
+        `${JSON.stringify(name)}: ${JSON.stringify(answer.problems)}`,
+      );
     }
+    // A path longer than any path may be is refused with the whole request.
+    const tooLong = await lab.exec(
+      'client',
+      process.execPath,
+      [
+        RAW_GET,
+        peers.clientConfig,
+        peers.serverName,
+        JSON.stringify(['ok.txt', 'd/'.repeat(2100) + 'x']),
+      ],
+      { cwd: peers.clientDir, timeoutMs: 60_000 },
+    );
+    assert.equal(tooLong.code, 0, describeRun(tooLong));
+    assert.match(tooLong.stdout, /"error":\{"code":"PROTOCOL_ERROR"/);
     assert.equal(await readFile(outside, 'utf8'), 'do not leak');
     const clientFiles = await readdir(peers.clientDir);
     assert.ok(

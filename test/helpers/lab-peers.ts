@@ -42,6 +42,8 @@ export interface LabPeersOptions {
   keepaliveSeconds?: number;
   /** Register the client with --addclient right away (default true). */
   addClient?: boolean;
+  /** The rendezvous as peers write it (`user@host:port`); default the lab rendezvous's own host. */
+  rendezvous?: string;
 }
 
 export async function setupLabPeers(lab: Lab, opts: LabPeersOptions = {}): Promise<LabPeers> {
@@ -59,7 +61,7 @@ export async function setupLabPeers(lab: Lab, opts: LabPeersOptions = {}): Promi
     '--configure',
     '--yes',
     '--rendezvous',
-    `${rv.user}@${rv.host}:${rv.port}`,
+    opts.rendezvous ?? `${rv.user}@${rv.host}:${rv.port}`,
     '--identity',
     rv.clientKeyFile,
     '--known-hosts',

@@ -11,13 +11,48 @@
 //
 // Interface names are fixed inside each namespace (eth0, wan0, lan0, p-*), so only namespace names
 // need to be unique: `nl<pid>x<counter>-<role>`.
+//
+// Options add IPv6 (lab-ipv6.ts: a 2001:db8::/64 Internet, a routed /64 per LAN behind a stateful
+// firewall, the name rv.lab), miniupnpd on a router (miniupnpd.ts: UPnP IGD v1/v2, NAT-PMP, PCP),
+// and other rendezvous kinds (lab-rendezvous.ts: OpenSSH at its defaults or without forwarding,
+// Dropbear, the embedded server).
 import { execFileSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RCPP2P_BIN } from './lab-peers.js';
+import {
+  RENDEZVOUS_IP6,
+  RENDEZVOUS_NAME,
+  STRANGER_IP6,
+  WAN_IP6,
+  PUBLIC_IP6,
+  firewall6Ruleset,
+  hasIpv4,
+  hasIpv6,
+  hostsFileText,
+  lanIp6,
+  lanPrefix6,
+  removeNetnsEtc,
+  removeNetnsEtcSync,
+  writeNetnsHosts,
+  type IpStack,
+  type Ipv6Options,
+} from './lab-ipv6.js';
+import { startLabRendezvous, type LabRendezvous, type RendezvousKind } from './lab-rendezvous.js';
+import {
+  LIST_MAPPINGS_ARGS,
+  UPNP_HTTP_PORT,
+  flushMappingsRuleset,
+  miniupnpdBinary,
+  miniupnpdConfig,
+  parseUpnpMappings,
+  routerUuid,
+  upnpRuleset,
+  type PortMappingEntry,
+  type PortMappingOptions,
+} from './miniupnpd.js';
 import {
   IP,
   ProcessTracker,
@@ -28,16 +63,33 @@ import {
   type RunResult,
   type SpawnOptions,
 } from './processes.js';
-import { makeEd25519Key, startSshd, type SshdFixture } from './sshd.js';
+
+export {
+  ALL_RENDEZVOUS_KINDS,
+  RENDEZVOUS_KINDS,
+  type LabRendezvous,
+  type RendezvousKind,
+} from './lab-rendezvous.js';
+export {
+  RENDEZVOUS_IP6,
+  RENDEZVOUS_NAME,
+  STRANGER_IP6,
+  WAN_IP6,
+  PUBLIC_IP6,
+  lanIp6,
+  type IpStack,
+  type Ipv6Options,
+} from './lab-ipv6.js';
+export { type PortMappingEntry, type PortMappingOptions } from './miniupnpd.js';
 
 export type NatKind = 'drop' | 'rst' | 'symmetric' | 'public';
-/** OpenSSH's sshd, or rcpp2p's own embedded rendezvous server (`rcpp2p --rendezvous-server`). */
-export type RendezvousKind = 'openssh' | 'embedded';
-export const RENDEZVOUS_KINDS: readonly RendezvousKind[] = ['openssh', 'embedded'];
 export type Site = 'server' | 'client';
 export type HostName = Site | 'stranger';
-/** Where a command can run: a lab host, the rendezvous namespace, or a LabHost. */
-export type Place = HostName | 'rendezvous' | LabHost;
+/**
+ * Where a command can run: a lab host, the rendezvous namespace, or a LabHost (only `ns` is read,
+ * so `{ ns: lab.natRouterNs('client') }` runs in a router).
+ */
+export type Place = HostName | 'rendezvous' | (Pick<LabHost, 'ns'> & Partial<LabHost>);
 
 export const RENDEZVOUS_IP = '203.0.113.10';
 export const STRANGER_IP = '203.0.113.66';
@@ -58,46 +110,80 @@ const SYSCTL = '/usr/sbin/sysctl';
 
 /** The compiled punch probe (dist/test/helpers/punch-probe.js), for `lab.spawn(host, node, [..])`. */
 export const PUNCH_PROBE = fileURLToPath(new URL('./punch-probe.js', import.meta.url));
+/** The compiled SSH capability probe (ssh-probe.ts): what a rendezvous lets an ssh2 client do. */
+export const SSH_PROBE = fileURLToPath(new URL('./ssh-probe.js', import.meta.url));
+/** The compiled NAT-PMP/PCP client (port-mapping-probe.ts), run in a LAN host. */
+export const PORT_MAPPING_PROBE = fileURLToPath(
+  new URL('./port-mapping-probe.js', import.meta.url),
+);
 
 export interface LabOptions {
   server: NatKind;
   client: NatKind;
   /** Both hosts behind the server's router on one LAN (198.18.1.2 and .3); `client` is ignored. */
   sameLan?: boolean;
-  /** sshd AllowStreamLocalForwarding; default true (the embedded rendezvous always forwards). */
+  /**
+   * For the 'openssh' kind: AllowStreamLocalForwarding; default true. (The other kinds fix their
+   * forwarding themselves: see RendezvousKind; `false` with them is an error.)
+   */
   forwarding?: boolean;
   /** Which rendezvous runs at 203.0.113.10:22; default 'openssh'. */
   rendezvous?: RendezvousKind;
+  /** More sshd_config lines for the OpenSSH kinds; a keyword given here replaces the kind's own. */
+  sshdConfig?: string[];
   /** tbf rate limit on every WAN link, both directions. */
   rateLimitMbit?: number;
+  /**
+   * Adds IPv6: each site, and the rendezvous, gets the stack named here (default 'dual'), routers a
+   * stateful IPv6 firewall (no NAT66), and every namespace the name RENDEZVOUS_NAME ('rv.lab').
+   * Without this option the lab is IPv4-only, as before.
+   */
+  ipv6?: Ipv6Options;
+  /** Runs miniupnpd on the site's router (not for a public site). See miniupnpd.ts. */
+  portMapping?: Partial<Record<Site, PortMappingOptions>>;
   signal?: AbortSignal;
 }
 
 export interface LabHost {
   name: HostName;
   ns: string;
-  /** The host's own address. */
+  /** The host's own address: its IPv4 address, or for an IPv6-only host its IPv6 address. */
   ip: string;
   /** The address the Internet sees for it (its router's WAN address when behind a NAT). */
   publicIp: string;
   nat: NatKind;
   /** The NAT router namespace in front of it, if any. */
   routerNs: string | undefined;
+  /** 'v4only' in a lab without the ipv6 option. */
+  stack: IpStack;
+  /** Its IPv4 address (undefined for an IPv6-only host). */
+  ipv4: string | undefined;
+  /** Its global IPv6 address (no NAT66: also what the Internet sees); undefined without IPv6. */
+  ipv6: string | undefined;
+  /** Its router's IPv6 WAN address, if it has a router with IPv6. */
+  routerWanIpv6: string | undefined;
 }
 
 export interface TcpProbeTarget {
+  /** An address (IPv4 or IPv6) or a name such as RENDEZVOUS_NAME. */
   host: string;
   port: number;
   localPort?: number;
+  /** Resolve a name to this family only (net.connect's `family`). */
+  family?: 4 | 6;
   timeoutMs?: number;
 }
 
 export interface TcpProbeResult {
   outcome: 'connected' | 'refused' | 'reset' | 'timeout' | 'error';
+  /** The error code: ECONNREFUSED, ENETUNREACH, ... */
   code?: string;
   /** First line the peer sent (an SSH banner, an address echo). */
   firstLine?: string;
   localPort?: number;
+  /** The local and remote address of the connected socket. */
+  localAddress?: string;
+  remoteAddress?: string;
 }
 
 export interface CtTuple {
@@ -113,23 +199,12 @@ export interface CtEntry {
   reply: CtTuple;
 }
 
-/**
- * The lab's rendezvous, either kind, with the fields peers need to log in (user, host, port,
- * clientKeyFile, knownHostsFile, rendezvousDir as written into their config) and halt()/restart()
- * for outage tests. For the embedded kind: user `peer`, rendezvousDir `.rcpp2p` (relative to the
- * account's home under its state folder), logText() is the server's console output, and restart()
- * keeps the state folder and so the host key.
- */
-export interface LabRendezvous extends SshdFixture {
-  readonly kind: RendezvousKind;
-  /** Where rendezvousDir is on this machine's disk (records live in servers/ and clients/). */
-  readonly rendezvousDirOnDisk: string;
-}
-
 export interface Lab {
   readonly id: string;
   readonly options: Readonly<LabOptions>;
   readonly rendezvous: LabRendezvous;
+  /** RENDEZVOUS_NAME ('rv.lab') in a lab with the ipv6 option: resolves to the rendezvous's addresses. */
+  readonly rendezvousName: string | undefined;
   readonly hosts: Readonly<Record<HostName, LabHost>>;
   /** Every namespace this lab created, in creation order. */
   readonly namespaces: readonly string[];
@@ -151,109 +226,36 @@ export interface Lab {
   flushConntrack(site: Site): Promise<void>;
   /** The TCP entries of the site's router conntrack table ([] for a public site). */
   conntrack(site: Site): Promise<CtEntry[]>;
+  /** The miniupnpd running on the site's router (LabOptions.portMapping), if any. */
+  portMapper(site: Site): LabPortMapper | undefined;
   /** Kills every tracked process by PID, stops sshd, deletes every namespace. Idempotent. */
   close(): Promise<void>;
 }
 
-const EMBEDDED_USER = 'peer';
-const EMBEDDED_STARTUP_MS = 20_000;
-
-/**
- * Runs the embedded rendezvous (the real CLI, `--rendezvous-server`) in the rendezvous namespace on
- * RENDEZVOUS_IP:22, with one account `peer` whose key is generated here. Its processes are spawned
- * through the lab, so the lab's tracker kills them by PID at close.
- */
-async function startEmbeddedRendezvous(
-  lab: Pick<Lab, 'spawn' | 'exec'>,
-  netns: string,
-): Promise<LabRendezvous> {
-  const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-embedded-'));
-  try {
-    const clientKeyFile = join(dir, 'client_ed25519');
-    await makeEd25519Key(clientKeyFile, 'rcpp2p-test-client');
-    const clientPublicKey = (await readFile(`${clientKeyFile}.pub`, 'utf8')).trim();
-    const stateDir = join(dir, 'state');
-    const add = await lab.exec('rendezvous', process.execPath, [
-      ...[RCPP2P_BIN, '--rendezvous-server', '--state', stateDir],
-      ...['--add-account', EMBEDDED_USER, '--authorized-key', `${clientKeyFile}.pub`],
-    ]);
-    if (add.code !== 0) {
-      throw new Error(`--add-account failed (${String(add.code)}): ${add.stdout}${add.stderr}`);
-    }
-
-    let proc: ProcessHandle | undefined;
-    let earlierLog = '';
-    let hostPublicKey = '';
-    const halt = async (): Promise<void> => {
-      if (!proc) return;
-      const p = proc;
-      await p.kill(2000);
-      earlierLog += p.stdout() + p.stderr();
-      if (proc === p) proc = undefined;
-    };
-    const start = async (): Promise<void> => {
-      const p = lab.spawn('rendezvous', process.execPath, [
-        ...[RCPP2P_BIN, '--rendezvous-server', '--state', stateDir],
-        ...['--listen', `${RENDEZVOUS_IP}:22`],
-      ]);
-      proc = p;
-      // printed once it listens
-      const m = await p.waitForOutput(
-        /host key: (ssh-ed25519 [A-Za-z0-9+/=]+)/,
-        EMBEDDED_STARTUP_MS,
-      );
-      const key = m[1] ?? '';
-      if (hostPublicKey && key !== hostPublicKey) {
-        throw new Error(`the embedded rendezvous changed its host key: ${hostPublicKey} -> ${key}`);
-      }
-      hostPublicKey = key;
-    };
-    try {
-      await start();
-    } catch (err) {
-      await halt();
-      throw err;
-    }
-    const knownHostsFile = join(dir, 'known_hosts');
-    await writeFile(knownHostsFile, `${RENDEZVOUS_IP} ${hostPublicKey}\n`);
-    let stopping: Promise<void> | undefined;
-    return {
-      kind: 'embedded',
-      host: RENDEZVOUS_IP,
-      port: 22,
-      user: EMBEDDED_USER,
-      clientKeyFile,
-      clientPublicKey,
-      hostPublicKey,
-      knownHostsFile,
-      dir,
-      rendezvousDir: '.rcpp2p',
-      rendezvousDirOnDisk: join(stateDir, 'home', EMBEDDED_USER, '.rcpp2p'),
-      netns,
-      get pid() {
-        return proc?.pid ?? 0;
-      },
-      logText: () => earlierLog + (proc ? proc.stdout() + proc.stderr() : ''),
-      halt,
-      async restart() {
-        if (stopping) throw new Error('the embedded rendezvous is stopped');
-        await halt();
-        await start();
-      },
-      stop() {
-        stopping ??= (async () => {
-          await halt();
-          if (process.env['RCPP2P_KEEP_TEST_DIRS'] !== '1') {
-            await rm(dir, { recursive: true, force: true });
-          }
-        })();
-        return stopping;
-      },
-    };
-  } catch (err) {
-    await rm(dir, { recursive: true, force: true });
-    throw err;
-  }
+/** miniupnpd on one lab router. */
+export interface LabPortMapper {
+  readonly site: Site;
+  readonly options: Readonly<Required<PortMappingOptions>>;
+  readonly routerNs: string;
+  /** The router's LAN address: NAT-PMP/PCP on UDP NATPMP_PORT, UPnP HTTP on UPNP_HTTP_PORT. */
+  readonly lanAddress: string;
+  /**
+   * The IGD description URL (http://198.18.N.1:5000/rootDesc.xml), undefined without UPnP. Give it
+   * to `upnpc -u URL`: libminiupnpc's own discovery calls this IGD "not connected" because it
+   * checks the WAN address against the documentation ranges too.
+   */
+  readonly descriptionUrl: string | undefined;
+  readonly pid: number;
+  logText(): string;
+  /** The redirects miniupnpd has installed now (read from its nft chain on the router). */
+  mappings(): Promise<PortMappingEntry[]>;
+  /** Kills miniupnpd; its nft rules stay, as when the daemon crashes. Idempotent. */
+  halt(): Promise<void>;
+  /**
+   * A router reboot: kills miniupnpd, empties its nft chains (every mapping is gone) and starts it
+   * again with the same config; its NAT-PMP/PCP epoch starts again from 0.
+   */
+  restart(): Promise<void>;
 }
 
 let labCounter = 0;
@@ -284,6 +286,17 @@ export async function createLab(opts: LabOptions): Promise<Lab> {
   if (opts.rendezvous === 'embedded' && opts.forwarding === false) {
     throw new Error('createLab: the embedded rendezvous always allows socket forwarding');
   }
+  for (const [site, pm] of Object.entries(opts.portMapping ?? {}) as [Site, PortMappingOptions][]) {
+    const kind = opts.sameLan ? opts.server : opts[site];
+    if (opts.sameLan && site === 'client') {
+      throw new Error('createLab: with sameLan, put portMapping on the server (the one router)');
+    }
+    if (kind === 'public')
+      throw new Error(`createLab: portMapping needs a router, ${site} is public`);
+    if (pm.upnp === false && pm.natpmp === false) {
+      throw new Error(`createLab: portMapping.${site} enables neither UPnP nor NAT-PMP/PCP`);
+    }
+  }
   const started = Date.now();
   labCounter += 1;
   const lab = new NatLab(`nl${process.pid}x${labCounter}`, opts);
@@ -305,23 +318,30 @@ function nodeScript(body: string): string {
 
 const TCP_PROBE = nodeScript(`
 const o=JSON.parse(process.argv[1]);
-const s=net.connect({host:o.host,port:o.port,localPort:o.localPort});
-let buf='',connected=false,finished=false;
+const s=net.connect({host:o.host,port:o.port,localPort:o.localPort,family:o.family});
+let buf='',connected=false,finished=false,addr={};
 const done=(r)=>{if(finished)return;finished=true;process.stdout.write(JSON.stringify(r)+'\\n');s.destroy();process.exit(0)};
-const t=setTimeout(()=>done(connected?{outcome:'connected',firstLine:buf.trim(),localPort:s.localPort}:{outcome:'timeout'}),o.timeoutMs);
-s.on('connect',()=>{connected=true});
-s.on('data',(d)=>{buf+=d;const i=buf.indexOf('\\n');if(i>=0){clearTimeout(t);done({outcome:'connected',firstLine:buf.slice(0,i).trim(),localPort:s.localPort})}});
-s.on('end',()=>{clearTimeout(t);done({outcome:'connected',firstLine:buf.trim(),localPort:s.localPort})});
+const ok=(line)=>({outcome:'connected',firstLine:line,localPort:s.localPort,...addr});
+const t=setTimeout(()=>done(connected?ok(buf.trim()):{outcome:'timeout'}),o.timeoutMs);
+s.on('connect',()=>{connected=true;addr={localAddress:s.localAddress,remoteAddress:s.remoteAddress}});
+s.on('data',(d)=>{buf+=d;const i=buf.indexOf('\\n');if(i>=0){clearTimeout(t);done(ok(buf.slice(0,i).trim()))}});
+s.on('end',()=>{clearTimeout(t);done(ok(buf.trim()))});
 s.on('error',(e)=>{clearTimeout(t);done({outcome:e.code==='ECONNREFUSED'?'refused':e.code==='ECONNRESET'?'reset':'error',code:e.code})});
 `);
 
+// listens on '::' (both families; IPv4 peers arrive IPv4-mapped and are printed plain), or on
+// 0.0.0.0 where the namespace has IPv6 turned off
 const ADDRESS_ECHO = nodeScript(`
 const srv=net.createServer((s)=>{s.on('error',()=>{});s.end(String(s.remoteAddress).replace(/^::ffff:/,'')+':'+s.remotePort+'\\n')});
-srv.listen(Number(process.argv[1]),'0.0.0.0',()=>console.log('listening'));
+const port=Number(process.argv[1]);
+srv.once('error',()=>srv.listen(port,'0.0.0.0',()=>console.log('listening')));
+srv.listen(port,'::',()=>console.log('listening'));
 `);
 
-function natRuleset(kind: 'drop' | 'rst' | 'symmetric'): string {
+function natRuleset(kind: 'drop' | 'rst' | 'symmetric', portMapping: boolean): string {
   const masquerade = kind === 'symmetric' ? 'masquerade random,fully-random' : 'masquerade';
+  // inbound connections to a port miniupnpd mapped arrive DNATed: let them through
+  const dnat = portMapping ? '    ct status dnat accept\n' : '';
   // 'rst' lets unsolicited SYNs reach the router's own stack, which answers them with RST
   const input = kind === 'rst' ? '' : '    iifname "wan0" ct state new drop\n';
   return `table ip rcpp2p_nat {
@@ -332,7 +352,7 @@ function natRuleset(kind: 'drop' | 'rst' | 'symmetric'): string {
   chain forward {
     type filter hook forward priority filter; policy drop;
     ct state established,related accept
-    iifname "lan0" oifname "wan0" accept
+${dnat}    iifname "lan0" oifname "wan0" accept
     iifname "lan0" oifname "lan0" accept
   }
   chain input {
@@ -364,6 +384,23 @@ export function parseConntrack(text: string): CtEntry[] {
   return entries;
 }
 
+/** The stacks of an IPv6 lab, every field filled; undefined for an IPv4-only lab. */
+interface Stacks {
+  server: IpStack;
+  client: IpStack;
+  rendezvous: IpStack;
+}
+
+/** A namespace on the "Internet" bridge with an IPv6 address (needs routes to the routed LANs). */
+interface Inet6Member {
+  ns: string;
+  dev: string;
+}
+
+interface RunningPortMapper extends LabPortMapper {
+  stop(): Promise<void>;
+}
+
 class NatLab implements Lab {
   readonly id: string;
   readonly options: Readonly<LabOptions>;
@@ -373,16 +410,31 @@ class NatLab implements Lab {
   readonly #hosts: Partial<Record<HostName, LabHost>> = {};
   readonly #routers: Partial<Record<Site, string>> = {};
   readonly #tracker = new ProcessTracker();
+  readonly #stacks: Stacks | undefined;
+  readonly #inet6: Inet6Member[] = [];
+  readonly #routed6: Site[] = [];
+  readonly #portMappers: Partial<Record<Site, RunningPortMapper>> = {};
+  readonly #tempDirs: string[] = [];
   #closing: Promise<void> | undefined;
 
   constructor(id: string, opts: LabOptions) {
     this.id = id;
     this.options = { ...opts };
+    const v6 = opts.ipv6;
+    this.#stacks = v6 && {
+      server: v6.server ?? 'dual',
+      client: v6.client ?? 'dual',
+      rendezvous: v6.rendezvous ?? 'dual',
+    };
   }
 
   get rendezvous(): LabRendezvous {
     if (!this.#rendezvous) throw new Error('lab is not built');
     return this.#rendezvous;
+  }
+
+  get rendezvousName(): string | undefined {
+    return this.#stacks ? RENDEZVOUS_NAME : undefined;
   }
 
   get hosts(): Readonly<Record<HostName, LabHost>> {
@@ -403,6 +455,20 @@ class NatLab implements Lab {
     return this.options.signal;
   }
 
+  /** The stack of a site or the rendezvous: 'v4only' in an IPv4-only lab. */
+  #stack(of: keyof Stacks): IpStack {
+    return this.#stacks?.[of] ?? 'v4only';
+  }
+
+  /** The rendezvous's addresses (IPv4 as before; IPv6 too in an IPv6 lab unless v4only). */
+  #rendezvousAddresses(): { ipv4: string | undefined; ipv6: string | undefined } {
+    const stack = this.#stack('rendezvous');
+    return {
+      ipv4: hasIpv4(stack) ? RENDEZVOUS_IP : undefined,
+      ipv6: hasIpv6(stack) ? RENDEZVOUS_IP6 : undefined,
+    };
+  }
+
   async #ip(ns: string, ...args: string[]): Promise<void> {
     this.#signal()?.throwIfAborted();
     await runChecked(IP, ['-n', ns, ...args]);
@@ -417,8 +483,14 @@ class NatLab implements Lab {
     const ns = this.#nsName(role);
     await runChecked(IP, ['netns', 'add', ns]);
     this.#namespaces.push(ns);
+    if (this.#stacks) await writeNetnsHosts(ns, hostsFileText(this.#rendezvousAddresses()));
     await this.#ip(ns, 'link', 'set', 'lo', 'up');
     return ns;
+  }
+
+  /** Adds an IPv6 address at once usable (no duplicate address detection). */
+  async #addr6(ns: string, dev: string, cidr: string): Promise<void> {
+    await this.#ip(ns, '-6', 'addr', 'add', cidr, 'dev', dev, 'nodad');
   }
 
   /** A veth pair: `ifA` in nsA, `ifB` in nsB, both up. */
@@ -449,11 +521,20 @@ class NatLab implements Lab {
 
     const rv = await this.#addNs('rv');
     await this.#plug(rv, 'eth0', inet, 'br0', 'p-rv');
-    await this.#ip(rv, 'addr', 'add', `${RENDEZVOUS_IP}/24`, 'dev', 'eth0');
+    const rvAddr = this.#rendezvousAddresses();
+    if (rvAddr.ipv4) await this.#ip(rv, 'addr', 'add', `${rvAddr.ipv4}/24`, 'dev', 'eth0');
+    if (rvAddr.ipv6) {
+      await this.#addr6(rv, 'eth0', `${rvAddr.ipv6}/64`);
+      this.#inet6.push({ ns: rv, dev: 'eth0' });
+    }
 
     const stranger = await this.#addNs('st');
     await this.#plug(stranger, 'eth0', inet, 'br0', 'p-st');
     await this.#ip(stranger, 'addr', 'add', `${STRANGER_IP}/24`, 'dev', 'eth0');
+    if (this.#stacks) {
+      await this.#addr6(stranger, 'eth0', `${STRANGER_IP6}/64`);
+      this.#inet6.push({ ns: stranger, dev: 'eth0' });
+    }
     this.#hosts.stranger = {
       name: 'stranger',
       ns: stranger,
@@ -461,45 +542,61 @@ class NatLab implements Lab {
       publicIp: STRANGER_IP,
       nat: 'public',
       routerNs: undefined,
+      stack: this.#stacks ? 'dual' : 'v4only',
+      ipv4: STRANGER_IP,
+      ipv6: this.#stacks ? STRANGER_IP6 : undefined,
+      routerWanIpv6: undefined,
     };
 
     const sites: Site[] = o.sameLan ? ['server'] : ['server', 'client'];
     for (const site of sites) await this.#buildSite(inet, site, o[site]);
     if (o.sameLan) await this.#addLanHost('client', 'server', 3, o.server);
+    await this.#route6();
 
-    if (o.rendezvous === 'embedded') {
-      this.#rendezvous = await startEmbeddedRendezvous(this, rv);
-      return;
-    }
-    const sshd = await startSshd({
+    this.#rendezvous = await startLabRendezvous(this, {
+      kind: o.rendezvous ?? 'openssh',
       netns: rv,
-      listenAddress: RENDEZVOUS_IP,
-      port: 22,
-      allowStreamLocalForwarding: o.forwarding ?? true,
+      ...rvAddr,
+      // an IPv6 lab's known_hosts names the rendezvous by name and by each address
+      knownHostsNames: this.#stacks
+        ? [RENDEZVOUS_NAME, ...[rvAddr.ipv4, rvAddr.ipv6].filter((a): a is string => !!a)]
+        : undefined,
+      forwarding: o.forwarding,
+      sshdConfig: o.sshdConfig,
       signal: o.signal,
     });
-    // keep the getters (pid) and methods of the fixture: extend it in place rather than copying
-    this.#rendezvous = Object.assign(sshd, {
-      kind: 'openssh' as const,
-      rendezvousDirOnDisk: sshd.rendezvousDir,
-    });
+
+    for (const [site, pm] of Object.entries(o.portMapping ?? {}) as [Site, PortMappingOptions][]) {
+      this.#portMappers[site] = await this.#startPortMapper(site, pm);
+    }
   }
 
   async #buildSite(inet: string, site: Site, kind: NatKind): Promise<void> {
     const s = site[0] as string;
+    const stack = this.#stack(site);
     if (kind === 'public') {
       const ns = await this.#addNs(`h${s}`);
       await this.#plug(ns, 'eth0', inet, 'br0', `p-h${s}`);
-      await this.#ip(ns, 'addr', 'add', `${PUBLIC_IP[site]}/24`, 'dev', 'eth0');
+      if (hasIpv4(stack)) await this.#ip(ns, 'addr', 'add', `${PUBLIC_IP[site]}/24`, 'dev', 'eth0');
+      if (hasIpv6(stack)) {
+        await this.#addr6(ns, 'eth0', `${PUBLIC_IP6[site]}/64`);
+        this.#inet6.push({ ns, dev: 'eth0' });
+      }
       await this.#rateLimit(ns, 'eth0');
       await this.#rateLimit(inet, `p-h${s}`);
+      const ipv4 = hasIpv4(stack) ? PUBLIC_IP[site] : undefined;
+      const ipv6 = hasIpv6(stack) ? PUBLIC_IP6[site] : undefined;
       this.#hosts[site] = {
         name: site,
         ns,
-        ip: PUBLIC_IP[site],
-        publicIp: PUBLIC_IP[site],
+        ip: ipv4 ?? (ipv6 as string),
+        publicIp: ipv4 ?? (ipv6 as string),
         nat: 'public',
         routerNs: undefined,
+        stack,
+        ipv4,
+        ipv6,
+        routerWanIpv6: undefined,
       };
       return;
     }
@@ -511,28 +608,140 @@ class NatLab implements Lab {
     await this.#ip(router, 'link', 'set', 'lan0', 'up');
     await this.#ip(router, 'addr', 'add', `198.18.${LAN_NET[site]}.1/24`, 'dev', 'lan0');
     await this.#in(router, SYSCTL, ['-qw', 'net.ipv4.ip_forward=1']);
-    await this.#in(router, NFT, ['-f', '-'], natRuleset(kind));
+    const portMapping = this.options.portMapping?.[site] !== undefined;
+    await this.#in(router, NFT, ['-f', '-'], natRuleset(kind, portMapping));
+    if (hasIpv6(stack)) {
+      // the ISP routes the site a /64; the router forwards it behind a stateful firewall
+      await this.#addr6(router, 'wan0', `${WAN_IP6[site]}/64`);
+      await this.#addr6(router, 'lan0', `${lanIp6(site, 1)}/64`);
+      await this.#in(router, SYSCTL, ['-qw', 'net.ipv6.conf.all.forwarding=1']);
+      await this.#in(router, NFT, ['-f', '-'], firewall6Ruleset(kind));
+      this.#inet6.push({ ns: router, dev: 'wan0' });
+      this.#routed6.push(site);
+    }
     await this.#rateLimit(router, 'wan0');
     await this.#rateLimit(inet, `p-r${s}`);
     await this.#addLanHost(site, site, 2, kind);
   }
 
-  /** A host on `lanSite`'s LAN at 198.18.N.`octet`, default route via the router. */
+  /**
+   * A host on `lanSite`'s LAN at 198.18.N.`octet` (and 2001:db8:N::`octet` with IPv6), default
+   * routes via the router. Its stack is its own site's (with sameLan the client's may differ from
+   * the server's; the LAN then simply carries both families).
+   */
   async #addLanHost(site: Site, lanSite: Site, octet: number, kind: NatKind): Promise<void> {
     const router = this.#routers[lanSite];
     if (!router) throw new Error(`no router for ${lanSite}`);
     const ns = await this.#addNs(`h${site[0] as string}`);
     const net = LAN_NET[lanSite];
+    const stack = this.#stack(site);
+    const lanHas6 = hasIpv6(this.#stack(lanSite));
+    if (hasIpv6(stack) && !lanHas6) {
+      throw new Error(`createLab: ${site} wants IPv6 on the ${lanSite} LAN, which has none`);
+    }
     await this.#plug(ns, 'eth0', router, 'lan0', `h${octet}`);
-    await this.#ip(ns, 'addr', 'add', `198.18.${net}.${octet}/24`, 'dev', 'eth0');
-    await this.#ip(ns, 'route', 'add', 'default', 'via', `198.18.${net}.1`);
+    const ipv4 = hasIpv4(stack) ? `198.18.${net}.${octet}` : undefined;
+    const ipv6 = hasIpv6(stack) ? lanIp6(lanSite, octet) : undefined;
+    if (ipv4) {
+      await this.#ip(ns, 'addr', 'add', `${ipv4}/24`, 'dev', 'eth0');
+      await this.#ip(ns, 'route', 'add', 'default', 'via', `198.18.${net}.1`);
+    }
+    if (ipv6) {
+      await this.#addr6(ns, 'eth0', `${ipv6}/64`);
+      await this.#ip(ns, '-6', 'route', 'add', 'default', 'via', lanIp6(lanSite, 1));
+    }
     this.#hosts[site] = {
       name: site,
       ns,
-      ip: `198.18.${net}.${octet}`,
-      publicIp: WAN_IP[lanSite],
+      ip: ipv4 ?? (ipv6 as string),
+      publicIp: ipv4 ? WAN_IP[lanSite] : (ipv6 as string),
       nat: kind,
       routerNs: router,
+      stack,
+      ipv4,
+      ipv6,
+      routerWanIpv6: lanHas6 ? WAN_IP6[lanSite] : undefined,
+    };
+  }
+
+  /** Routes each routed LAN /64 via its router's wan0, in every other IPv6 namespace on the bridge. */
+  async #route6(): Promise<void> {
+    for (const site of this.#routed6) {
+      const router = this.#routers[site];
+      for (const m of this.#inet6.filter((x) => x.ns !== router)) {
+        await this.#ip(m.ns, '-6', 'route', 'add', lanPrefix6(site), 'via', WAN_IP6[site]);
+      }
+    }
+  }
+
+  async #startPortMapper(site: Site, pm: PortMappingOptions): Promise<RunningPortMapper> {
+    const routerNs = this.#routers[site];
+    if (!routerNs) throw new Error(`createLab: portMapping on ${site}, which has no router`);
+    const options = { upnp: pm.upnp ?? true, natpmp: pm.natpmp ?? true, igd: pm.igd ?? 1 };
+    const net = LAN_NET[site];
+    const lanAddress = `198.18.${net}.1`;
+    await this.#in(routerNs, NFT, ['-f', '-'], upnpRuleset());
+    const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-miniupnpd-'));
+    this.#tempDirs.push(dir);
+    const config = join(dir, 'miniupnpd.conf');
+    await writeFile(
+      config,
+      miniupnpdConfig({
+        options,
+        lanNetwork: `198.18.${net}.0/24`,
+        uuid: routerUuid(this.id, net),
+        minissdpdSocket: join(dir, 'minissdpd.sock'),
+      }),
+    );
+    const args = ['-d', '-f', config, '-P', join(dir, 'miniupnpd.pid')];
+    // the lines it logs once each service listens (-d: to stderr)
+    const ready = [
+      ...(options.upnp ? [/HTTP listening on port \d+/] : []),
+      ...(options.natpmp ? [/Listening for NAT-PMP\/PCP traffic on port \d+/] : []),
+    ];
+    let proc: ProcessHandle | undefined;
+    let earlierLog = '';
+    const halt = async (): Promise<void> => {
+      const p = proc;
+      if (!p) return;
+      await p.kill(2000);
+      earlierLog += p.stdout() + p.stderr();
+      if (proc === p) proc = undefined;
+    };
+    const start = async (): Promise<void> => {
+      const p = this.#tracker.spawn(miniupnpdBinary(options.igd), args, { netns: routerNs });
+      proc = p;
+      try {
+        for (const line of ready) await p.waitForOutput(line, 10_000);
+      } catch (err) {
+        await halt();
+        throw err;
+      }
+    };
+    await start();
+    const logText = (): string => earlierLog + (proc ? proc.stdout() + proc.stderr() : '');
+    return {
+      site,
+      options,
+      routerNs,
+      lanAddress,
+      descriptionUrl: options.upnp
+        ? `http://${lanAddress}:${UPNP_HTTP_PORT}/rootDesc.xml`
+        : undefined,
+      get pid() {
+        return proc?.pid ?? 0;
+      },
+      logText,
+      async mappings() {
+        return parseUpnpMappings(await runChecked(NFT, LIST_MAPPINGS_ARGS, { netns: routerNs }));
+      },
+      halt,
+      restart: async () => {
+        await halt();
+        await this.#in(routerNs, NFT, ['-f', '-'], flushMappingsRuleset());
+        await start();
+      },
+      stop: halt,
     };
   }
 
@@ -586,6 +795,10 @@ class NatLab implements Lab {
     return this.hosts[site].routerNs;
   }
 
+  portMapper(site: Site): LabPortMapper | undefined {
+    return this.#portMappers[site];
+  }
+
   async flushConntrack(site: Site): Promise<void> {
     const router = this.natRouterNs(site);
     if (router) await runChecked(CONNTRACK, ['-F'], { netns: router });
@@ -604,8 +817,19 @@ class NatLab implements Lab {
   }
 
   async #close(): Promise<void> {
-    liveLabs.delete(this);
+    // stays in liveLabs until done: if the process dies half-way, the exit hook finishes the job
+    try {
+      await this.#teardown();
+    } finally {
+      liveLabs.delete(this);
+    }
+  }
+
+  async #teardown(): Promise<void> {
     const problems: string[] = [];
+    for (const pm of Object.values(this.#portMappers)) {
+      await pm.stop().catch((e: Error) => problems.push(e.message));
+    }
     await this.#tracker.killAll(1000);
     await this.#rendezvous?.stop().catch((e: Error) => problems.push(e.message));
     // whatever still lives inside our namespaces (sshd sessions, reparented children) is ours
@@ -619,7 +843,9 @@ class NatLab implements Lab {
     for (const ns of [...this.#namespaces].reverse()) {
       const r = await runCommand(IP, ['netns', 'del', ns], { timeoutMs: 10_000 });
       if (r.code !== 0) problems.push(`ip netns del ${ns}: ${r.stderr.trim()}`);
+      await removeNetnsEtc(ns).catch((e: Error) => problems.push(e.message));
     }
+    for (const dir of this.#tempDirs) await rm(dir, { recursive: true, force: true });
     if (problems.length > 0) throw new Error(`lab ${this.id} teardown: ${problems.join('; ')}`);
   }
 
@@ -655,7 +881,9 @@ class NatLab implements Lab {
       } catch {
         // best effort
       }
+      removeNetnsEtcSync(ns);
     }
     if (sshd) rmSync(sshd.dir, { recursive: true, force: true });
+    for (const dir of this.#tempDirs) rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -1,5 +1,6 @@
 // TCP simultaneous-open probe for the NAT lab, run as its own process inside a host namespace:
 //   node dist/test/helpers/punch-probe.js --name server --local-port 20000 --peer 203.0.113.22:20001
+//   (an IPv6 peer is written [2001:db8:2::2]:20001)
 //        [--start-at EPOCH_MS] [--interval 150] [--deadline 6000]
 // or, learning the external address the way rcpp2p does (an SSH session from the same local port,
 // `echo $SSH_CLIENT`, session kept open while punching — NAT-FACTS items 5 and 6):
@@ -43,10 +44,11 @@ interface PunchResult {
   remote?: string;
 }
 
+/** IPv4:PORT or [IPv6]:PORT. */
 function parseHostPort(text: string | undefined, what: string): HostPort {
-  const m = /^([\d.]+):(\d+)$/.exec(text ?? '');
-  if (!m) throw new Error(`${what} must be IP:PORT, got ${String(text)}`);
-  return { host: m[1] as string, port: Number(m[2]) };
+  const m = /^(?:([\d.]+)|\[([0-9a-fA-F:.]+)\]):(\d+)$/.exec(text ?? '');
+  if (!m) throw new Error(`${what} must be IP:PORT or [IPv6]:PORT, got ${String(text)}`);
+  return { host: (m[1] ?? m[2]) as string, port: Number(m[3]) };
 }
 
 function emit(obj: object): void {

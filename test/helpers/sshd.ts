@@ -26,16 +26,37 @@ export async function makeEd25519Key(file: string, comment: string): Promise<voi
   await runChecked(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', file]);
 }
 
+/**
+ * 'lab': the test-friendly config the suites were written against (StreamLocalBindUnlink yes,
+ * MaxStartups 100, MaxSessions 100, AllowStreamLocalForwarding per option). 'stock': only what a
+ * key login to this fixture needs; everything else at OpenSSH's defaults (StreamLocalBindUnlink no,
+ * MaxStartups 10:30:100, MaxSessions 10, every kind of forwarding allowed), as on a host whose
+ * administrator never touched sshd_config.
+ */
+export type SshdProfile = 'lab' | 'stock';
+
 export interface SshdOptions {
   /** Run sshd inside this network namespace (needs root). */
   netns?: string;
   listenAddress: string;
+  /** More addresses to listen on, same port (for example the IPv6 address of a dual-stack host). */
+  moreListenAddresses?: string[];
   /** Defaults to 22 inside a namespace, otherwise a free high port on listenAddress. */
   port?: number;
-  /** AllowStreamLocalForwarding; default true. */
+  /** Default 'lab'. */
+  profile?: SshdProfile;
+  /** AllowStreamLocalForwarding; default true. Only for the 'lab' profile (use extraConfig otherwise). */
   allowStreamLocalForwarding?: boolean;
-  /** More sshd_config lines, appended last. */
+  /**
+   * More sshd_config lines, appended last; a keyword set here replaces the profile's line for it
+   * (for example 'MaxStartups 10:30:100' on the lab profile).
+   */
   extraConfig?: string[];
+  /**
+   * Host patterns of the known_hosts line (joined with ','), for a name or more addresses the
+   * clients may use; default: listenAddress ('[host]:port' when port != 22).
+   */
+  knownHostsNames?: string[];
   signal?: AbortSignal;
 }
 
@@ -72,7 +93,7 @@ export interface SshdFixture {
 
 const STARTUP_MS = 10_000;
 
-function knownHostsName(host: string, port: number): string {
+export function knownHostsName(host: string, port: number): string {
   return port === 22 ? host : `[${host}]:${port}`;
 }
 
@@ -90,7 +111,11 @@ async function freePort(host: string): Promise<number> {
 }
 
 /** One TCP connect to host:port (inside netns via a short node child); true when it got a banner. */
-async function acceptsTcp(netns: string | undefined, host: string, port: number): Promise<boolean> {
+export async function acceptsTcp(
+  netns: string | undefined,
+  host: string,
+  port: number,
+): Promise<boolean> {
   const script =
     `const s=require('net').connect(${port},${JSON.stringify(host)});` +
     `s.setTimeout(1000,()=>process.exit(2));s.on('error',()=>process.exit(1));` +
@@ -99,7 +124,7 @@ async function acceptsTcp(netns: string | undefined, host: string, port: number)
   return r.code === 0;
 }
 
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
+export function delay(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve, reject) => {
     if (signal?.aborted) return reject(signal.reason as Error);
     const t = setTimeout(resolve, ms);
@@ -112,34 +137,42 @@ function delay(ms: number, signal?: AbortSignal): Promise<void> {
 
 function sshdConfig(
   dir: string,
-  host: string,
+  hosts: string[],
   port: number,
+  profile: SshdProfile,
   forwarding: boolean,
   extra: string[],
 ): string {
-  return [
+  const lab = [
+    `AllowStreamLocalForwarding ${forwarding ? 'yes' : 'no'}`,
+    'StreamLocalBindUnlink yes',
+    'PrintLastLog no',
+    'MaxStartups 100',
+    'MaxSessions 100',
+  ];
+  const base = [
     `Port ${port}`,
-    `ListenAddress ${host}`,
+    ...hosts.map((h) => `ListenAddress ${h}`),
     `HostKey ${join(dir, 'host_ed25519')}`,
     `PidFile ${join(dir, 'sshd.pid')}`,
     `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    // what a key login as root from a temp dir needs (StrictModes would refuse a key under /tmp)
     'UsePAM no',
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'PubkeyAuthentication yes',
     'PermitRootLogin prohibit-password',
     'StrictModes no',
-    `AllowStreamLocalForwarding ${forwarding ? 'yes' : 'no'}`,
-    'StreamLocalBindUnlink yes',
     'LogLevel VERBOSE',
     'PrintMotd no',
-    'PrintLastLog no',
-    'MaxStartups 100',
-    'MaxSessions 100',
     'Subsystem sftp internal-sftp',
-    ...extra,
-    '',
-  ].join('\n');
+    ...(profile === 'lab' ? lab : []),
+  ];
+  // sshd keeps the first value of a keyword, so an extra line replaces the base line it names
+  const keyword = (line: string): string => line.trim().split(/\s+/)[0]?.toLowerCase() ?? '';
+  const firstMatch = extra.findIndex((l) => keyword(l) === 'match');
+  const overridden = new Set(extra.slice(0, firstMatch < 0 ? undefined : firstMatch).map(keyword));
+  return [...base.filter((l) => !overridden.has(keyword(l))), ...extra, ''].join('\n');
 }
 
 export async function startSshd(opts: SshdOptions): Promise<SshdFixture> {
@@ -166,6 +199,13 @@ export async function startSshd(opts: SshdOptions): Promise<SshdFixture> {
     await mkdir(rendezvousDir, { mode: 0o700 });
 
     const forwarding = opts.allowStreamLocalForwarding ?? true;
+    const profile = opts.profile ?? 'lab';
+    if (profile !== 'lab' && opts.allowStreamLocalForwarding !== undefined) {
+      throw new Error(
+        'startSshd: allowStreamLocalForwarding is for the lab profile; use extraConfig',
+      );
+    }
+    const hosts = [opts.listenAddress, ...(opts.moreListenAddresses ?? [])];
     const log = join(dir, 'sshd.log');
     const config = join(dir, 'sshd_config');
     let lastError = '';
@@ -174,19 +214,21 @@ export async function startSshd(opts: SshdOptions): Promise<SshdFixture> {
       const port = opts.port ?? (opts.netns ? 22 : await freePort(opts.listenAddress));
       await writeFile(
         config,
-        sshdConfig(dir, opts.listenAddress, port, forwarding, opts.extraConfig ?? []),
+        sshdConfig(dir, hosts, port, profile, forwarding, opts.extraConfig ?? []),
       );
       await rm(log, { force: true });
       // -t first: a config error is reported clearly instead of as a startup timeout
       await runChecked(SSHD, ['-t', '-f', config]);
       const proc = spawnProcess(SSHD, ['-D', '-f', config, '-E', log], { netns: opts.netns });
-      const listening = await waitListening(proc, log, opts.listenAddress, port, signal);
+      const listening = await waitListening(proc, log, hosts, port, signal);
       if (listening === 'ok' && (await acceptsTcp(opts.netns, opts.listenAddress, port))) {
         return await fixture({
           proc,
           config,
           dir,
           host: opts.listenAddress,
+          hosts,
+          knownHostsNames: opts.knownHostsNames ?? [knownHostsName(opts.listenAddress, port)],
           port,
           user: root ? 'root' : userInfo().username,
           clientKey,
@@ -216,20 +258,24 @@ function readLog(path: string): string {
   }
 }
 
-/** Waits for sshd's "listening" line in the log, looking only past `fromOffset` (sshd -E appends). */
+/**
+ * Waits for sshd's "listening" line for every address in the log, looking only past `fromOffset`
+ * (sshd -E appends).
+ */
 async function waitListening(
   proc: ProcessHandle,
   log: string,
-  host: string,
+  hosts: string[],
   port: number,
   signal: AbortSignal,
   fromOffset = 0,
 ): Promise<'ok' | 'exited' | 'timeout'> {
   const deadline = Date.now() + STARTUP_MS;
-  const line = `Server listening on ${host} port ${port}.`;
+  const lines = hosts.map((host) => `Server listening on ${host} port ${port}.`);
   while (Date.now() < deadline) {
     if (proc.hasExited()) return 'exited';
-    if (existsSync(log) && readLog(log).slice(fromOffset).includes(line)) return 'ok';
+    const text = existsSync(log) ? readLog(log).slice(fromOffset) : '';
+    if (lines.every((line) => text.includes(line))) return 'ok';
     await delay(20, signal);
   }
   return 'timeout';
@@ -240,6 +286,8 @@ interface FixtureParts {
   config: string;
   dir: string;
   host: string;
+  hosts: string[];
+  knownHostsNames: string[];
   port: number;
   user: string;
   clientKey: string;
@@ -252,7 +300,7 @@ interface FixtureParts {
 
 async function fixture(p: FixtureParts): Promise<SshdFixture> {
   const knownHostsFile = join(p.dir, 'known_hosts');
-  await writeFile(knownHostsFile, `${knownHostsName(p.host, p.port)} ${p.hostPublicKey}\n`);
+  await writeFile(knownHostsFile, `${p.knownHostsNames.join(',')} ${p.hostPublicKey}\n`);
   let finalLog: string | undefined;
   let stopping: Promise<void> | undefined;
   let proc = p.proc;
@@ -290,7 +338,7 @@ async function fixture(p: FixtureParts): Promise<SshdFixture> {
       proc = next;
       halting = undefined;
       const signal = AbortSignal.timeout(STARTUP_MS * 2);
-      const listening = await waitListening(next, p.log, p.host, p.port, signal, from);
+      const listening = await waitListening(next, p.log, p.hosts, p.port, signal, from);
       if (listening !== 'ok' || !(await acceptsTcp(p.netns, p.host, p.port))) {
         await halt();
         throw new Error(`sshd did not restart (${listening}): ${readLog(p.log).slice(from)}`);

@@ -100,11 +100,14 @@ function sessionOptions(
     portFallback: 'any',
     keepaliveSeconds: 15,
     readyTimeoutMs: 10_000,
+    signal: new AbortController().signal,
     ...overrides,
   };
 }
 
 const FP = 'SHA256:' + 'B'.repeat(43);
+/** A signal for calls these tests never cancel. */
+const NEVER = new AbortController().signal;
 
 /** A TCP port nothing listens on right now. */
 function freePort(): Promise<number> {
@@ -138,7 +141,11 @@ for (const [kind, open, skip] of [
       );
       assert.equal(session.localPort, port);
       try {
-        const hello = await new RendezvousDirectory(session, t.dir).hello('server', 'NOBODY');
+        const hello = await new RendezvousDirectory(session, t.dir).hello(
+          'server',
+          'NOBODY',
+          NEVER,
+        );
         assert.equal(hello.observed.ip, '127.0.0.1');
         assert.equal(hello.observed.port, session.localPort);
         assert.equal(hello.record, undefined);
@@ -162,10 +169,10 @@ for (const [kind, open, skip] of [
           online: true,
           signaling: 'socket',
         };
-        await directory.publish(record);
-        assert.deepEqual(await directory.read('server', 'ASUS'), record);
-        await directory.publish({ ...record, name: 'NAS' });
-        assert.deepEqual((await directory.list('server')).map((r) => r.name).sort(), [
+        await directory.publish(record, NEVER);
+        assert.deepEqual(await directory.read('server', 'ASUS', NEVER), record);
+        await directory.publish({ ...record, name: 'NAS' }, NEVER);
+        assert.deepEqual((await directory.list('server', NEVER)).map((r) => r.name).sort(), [
           'ASUS',
           'NAS',
         ]);
@@ -179,9 +186,9 @@ for (const [kind, open, skip] of [
       const client = await RendezvousSession.open(sessionOptions(t));
       try {
         const directory = new RendezvousDirectory(server, t.dir);
-        const { home } = await directory.hello('server', 'ASUS');
+        const { home } = await directory.hello('server', 'ASUS', NEVER);
         const path = directory.socketPath(home, 'SIGTEST');
-        await directory.unlinkSocket('SIGTEST');
+        await directory.unlinkSocket('SIGTEST', NEVER);
         const received = new Promise<string>((resolve) => {
           server.onIncoming((stream) => {
             readSignal(stream).then(
@@ -190,8 +197,8 @@ for (const [kind, open, skip] of [
             );
           });
         });
-        await server.forwardIn(path);
-        const channel = await client.forwardOut(path);
+        await server.forwardIn(path, { signal: NEVER });
+        const channel = await client.forwardOut(path, { signal: NEVER });
         writeSignal(channel, { t: 'open', v: 1, kind: 'signal' });
         assert.deepEqual(JSON.parse(await received), { t: 'open', v: 1, kind: 'signal' });
         channel.destroy();

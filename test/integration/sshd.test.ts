@@ -91,6 +91,7 @@ describe('sshd fixture', { skip }, () => {
       while (!/Accepted publickey/.test(fx.logText()) && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 50));
       }
+      assert.match(fx.logText(), /Accepted publickey/, 'the session logged in before sshd stops');
       await Promise.all([fx.stop(), fx.stop()]);
       await fx.stop();
       assert.ok(!pidAlive(fx.pid));

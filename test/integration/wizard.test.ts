@@ -14,109 +14,16 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { hasCommand, hasSshd, skipUnless } from '../helpers/capability.js';
 import { runChecked, runCommand } from '../helpers/processes.js';
+import { BASE_ENV, escapeRegExp as escape, Terminal, TMUX } from '../helpers/tmux.js';
 import { SSH_KEYGEN, startSshd, type SshdFixture } from '../helpers/sshd.js';
 
-const TMUX = '/usr/bin/tmux';
-const PROMPT_MS = 15_000;
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
-/** The environment of the tmux server and so of every pane: nothing from the user's session. */
-const BASE_ENV = {
-  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
-  LANG: 'C.UTF-8',
-  TERM: 'xterm-256color',
-};
 
 const skip = skipUnless(
   hasSshd(),
   hasCommand(TMUX, 'Debian package tmux, to give the wizard a real terminal'),
   hasCommand(SSH_KEYGEN, 'Debian package openssh-client'),
 );
-
-/** One private tmux server (its own socket); sessions run one CLI each and stay after it exits. */
-class Terminal {
-  constructor(
-    readonly socket: string,
-    private readonly conf: string,
-  ) {}
-
-  async tmux(args: string[]): Promise<string> {
-    return runChecked(TMUX, ['-S', this.socket, '-f', this.conf, ...args], {
-      env: { ...BASE_ENV, HOME: tmpdir() },
-    });
-  }
-
-  /**
-   * Runs argv in a new session through `sh`, which prints the exit status when it ends: tmux 3.3a
-   * sometimes leaves an exited pane process unreaped (no #{pane_dead_status}), the shell never does.
-   */
-  async start(session: string, env: Record<string, string>, argv: string[]): Promise<void> {
-    const vars = Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-    const shell = ['/bin/sh', '-c', '"$@"; echo "[exited with $?]"', 'sh'];
-    await this.tmux([
-      'new-session',
-      '-d',
-      '-s',
-      session,
-      '-x',
-      '200',
-      '-y',
-      '60',
-      ...vars,
-      ...shell,
-      ...argv,
-    ]);
-  }
-
-  async screen(session: string): Promise<string> {
-    const text = await this.tmux(['capture-pane', '-p', '-J', '-S', '-', '-t', session]);
-    return text
-      .split('\n')
-      .map((l) => l.trimEnd())
-      .join('\n');
-  }
-
-  /** Polls the screen until `pattern` shows, for at most `ms`; fails with the screen. */
-  async waitFor(session: string, pattern: RegExp, ms = PROMPT_MS): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const text = await this.screen(session);
-      const m = text.match(pattern);
-      if (m) return m;
-      const exited = exitStatusOn(text) !== undefined; // then this screen is the final one
-      if (exited || Date.now() > deadline) {
-        const why = exited ? 'before the CLI exited' : `within ${ms} ms`;
-        assert.fail(`${pattern} did not show ${why}. The screen:\n${text}`);
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
-
-  /** The CLI's exit status, once it has exited. */
-  async waitExit(session: string, ms = PROMPT_MS): Promise<number> {
-    const m = await this.waitFor(session, EXITED, ms);
-    return Number(m[1]);
-  }
-
-  async type(session: string, text: string): Promise<void> {
-    await this.tmux(['send-keys', '-t', session, '-l', '--', text]);
-  }
-
-  async keys(session: string, ...keys: string[]): Promise<void> {
-    for (const key of keys) await this.tmux(['send-keys', '-t', session, key]);
-  }
-
-  /** Clears the current answer (readline's Ctrl-U), types a new one and presses Enter. */
-  async answer(session: string, text: string): Promise<void> {
-    await this.keys(session, 'C-u');
-    if (text !== '') await this.type(session, text);
-    await this.keys(session, 'Enter');
-  }
-
-  async close(): Promise<void> {
-    await runCommand(TMUX, ['-S', this.socket, 'kill-server'], { env: BASE_ENV });
-    await rm(this.socket, { force: true });
-  }
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -136,14 +43,6 @@ async function fingerprintOf(file: string): Promise<string> {
   assert.ok(fp.startsWith('SHA256:'), out);
   return fp;
 }
-
-const EXITED = /^\[exited with (\d+)\]$/m;
-const exitStatusOn = (screen: string): number | undefined => {
-  const m = EXITED.exec(screen);
-  return m ? Number(m[1]) : undefined;
-};
-
-const escape = (s: string): string => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip }, () => {
   let fx: SshdFixture;
@@ -167,12 +66,7 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
       `import { main } from ${JSON.stringify(pathToFileURL(MAIN).href)};\n` +
         'process.exitCode = await main(process.argv);\n',
     );
-    const conf = join(root, 'tmux.conf');
-    await writeFile(
-      conf,
-      'set-option -g remain-on-exit on\nset-option -g status off\nset-option -g history-limit 10000\n',
-    );
-    term = new Terminal(`/tmp/rcpp2p-wizard-${process.pid}.sock`, conf);
+    term = await Terminal.open(root, 'wizard');
   });
 
   after(async () => {
@@ -476,7 +370,13 @@ describe('rcpp2p --configure (wizard in a terminal, against OpenSSH)', { skip },
       r.stderr,
       /^Error: The configure wizard needs a terminal to ask its questions\.$/m,
     );
-    assert.match(r.stderr, /For scripts use: rcpp2p --configure --yes --rendezvous user@host/);
+    // the advice names the config this peer was given
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `For scripts use: rcpp2p --config ${escape(p.config)} --configure --yes --rendezvous user@host\\S* --identity KEY --trust-host-key SHA256:\\.\\.\\. `,
+      ),
+    );
     assert.equal(existsSync(p.config), false);
   });
 });

@@ -6,8 +6,11 @@ import { isAbsolute, resolve } from 'node:path';
 import { loadConfig, parseRendezvous, saveConfig, type Config } from '../../config/config.js';
 import { defaultKnownHostsFile, expandHome, identityPathFor } from '../../config/paths.js';
 import { isRcppError, RcppError } from '../../errors.js';
+import { checkPeerName } from '../../peer.js';
 import { createIdentity, loadIdentity, type Identity } from '../../secure/identity.js';
 import type { CommandContext } from '../context.js';
+import { commandFor } from '../advice.js';
+import { keyProblem, parseFingerprint, testLogin, trustFingerprint } from '../login-test.js';
 import { runWizard } from '../wizard.js';
 
 export interface ConfigureFlags {
@@ -23,6 +26,11 @@ export interface ConfigureFlags {
   dir?: string;
   pollSeconds?: string;
   keepaliveSeconds?: string;
+  /** Trust the rendezvous host key with this fingerprint (implies the login test). */
+  trustHostKey?: string;
+  /** Log in once before saving; a failure saves nothing. */
+  testLogin?: boolean;
+  allowClients?: string;
 }
 
 export async function configureCommand(
@@ -33,7 +41,7 @@ export async function configureCommand(
     if (isRcppError(err) && err.code === 'CONFIG_MISSING') return undefined;
     throw err;
   });
-  const config = flags.yes ? fromFlags(ctx, flags, existing) : await runWizard(ctx, existing);
+  const config = flags.yes ? await scripted(ctx, flags, existing) : await runWizard(ctx, existing);
   await saveConfig(ctx.configPath, config);
   const identity = await ensureIdentity(ctx.configPath, config);
   ctx.view.emitJson({
@@ -44,13 +52,57 @@ export async function configureCommand(
   });
   ctx.view.print(`Saved ${ctx.configPath}.`);
   ctx.view.print(`This peer's identity: ${identity.fingerprint}`);
+  const rcpp2p = (args = ''): string => commandFor(ctx.configPath, ctx.io.cwd, ctx.io.env, args);
   if (config.clientName)
-    ctx.view.print('Next on a client: rcpp2p --addclient, then rcpp2p --filelist SERVER.');
+    ctx.view.print(
+      `Next on a client: ${rcpp2p('--addclient')}, then ${rcpp2p('--filelist SERVER')}.`,
+    );
   if (config.serverName)
     ctx.view.print(
-      `Next on the file server: rcpp2p (serves ${config.workDir ?? '?'} as ${config.serverName}).`,
+      `Next on the file server: ${rcpp2p()} (serves ${config.workDir ?? '?'} as ${config.serverName}).`,
     );
   return 0;
+}
+
+/** --configure --yes: the answers from options, checked; the login tested when asked to. */
+async function scripted(
+  ctx: CommandContext,
+  flags: ConfigureFlags,
+  existing: Config | undefined,
+): Promise<Config> {
+  const fingerprint =
+    flags.trustHostKey !== undefined ? parseFingerprint(flags.trustHostKey) : undefined;
+  const config = fromFlags(ctx, flags, existing);
+  if (config.auth.method === 'key') {
+    const problem = await keyProblem(config.auth.identityFile, ctx.io.cwd);
+    if (problem !== undefined) {
+      throw new RcppError(
+        'CONFIG_INVALID',
+        `The SSH key for the rendezvous login cannot be used: ${problem}`,
+        'Give the private key file with --identity (ssh-keygen -t ed25519 makes one), or use --agent. Nothing was saved.',
+      );
+    }
+  }
+  if (fingerprint === undefined && flags.testLogin !== true) return config;
+  const knownHosts = expandHome(config.knownHostsFile);
+  const failure = await testLogin(
+    ctx,
+    config,
+    fingerprint !== undefined
+      ? trustFingerprint(ctx, fingerprint, knownHosts)
+      : () => Promise.resolve(false),
+  );
+  if (failure !== undefined) {
+    const hint =
+      failure.code === 'HOST_KEY_UNKNOWN'
+        ? 'Get the fingerprint from the rendezvous owner and add --trust-host-key SHA256:..., or run rcpp2p --configure to be asked.'
+        : failure.hint;
+    throw new RcppError(failure.code, failure.message, `${hint} Nothing was saved.`.trim(), {
+      cause: failure,
+    });
+  }
+  ctx.view.onProgress({ type: 'note', text: 'Login works.' });
+  return config;
 }
 
 async function ensureIdentity(configPath: string, config: Config): Promise<Identity> {
@@ -123,5 +175,26 @@ function fromFlags(
     pollSeconds: number(flags.pollSeconds, '--poll-seconds') ?? existing?.pollSeconds ?? 10,
     keepaliveSeconds:
       number(flags.keepaliveSeconds, '--keepalive-seconds') ?? existing?.keepaliveSeconds ?? 15,
+    ...allowClientsFrom(flags.allowClients, existing),
   };
+}
+
+/** --allow-clients new | known | NAME,NAME... */
+function allowClientsFrom(
+  text: string | undefined,
+  existing: Config | undefined,
+): Pick<Config, 'allowClients'> {
+  if (text === undefined) {
+    return existing?.allowClients === undefined ? {} : { allowClients: existing.allowClients };
+  }
+  if (text === 'new' || text === 'known') return { allowClients: text };
+  const names = text
+    .split(',')
+    .map((n) => n.trim())
+    .filter((n) => n !== '');
+  for (const name of names) checkPeerName(name, 'client name in --allow-clients');
+  if (names.length === 0) {
+    throw new RcppError('USAGE', '--allow-clients needs "new", "known" or client names (A,B,C).');
+  }
+  return { allowClients: names };
 }

@@ -15,7 +15,6 @@ import { loadPeer } from '../context.js';
 import { saveAccounts } from '../../rendezvous-server/accounts.js';
 import { startRendezvousServer } from '../../rendezvous-server/server.js';
 import { createIdentity } from '../../secure/identity.js';
-import { closeLinkStream } from '../../net/tcp.js';
 import { FileServer } from '../../transfer/file-server.js';
 import type { CommandContext } from '../context.js';
 import { ConsoleView } from '../view.js';
@@ -127,19 +126,19 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
       localPort: serverPort,
       serverName: SERVER,
       identity: peer.identity,
+      trust: peer.trust,
       pollSeconds: 10,
       signal: stop.signal,
       onProgress: (e) => {
         serverView.onProgress(e);
         if (e.type === 'signaling:ready') ready();
       },
-      onLink: async (stream, raw, info) => {
-        try {
-          await fileServer.serve(stream, { name: info.client }, { signal: stop.signal });
-        } finally {
-          closeLinkStream(raw);
-        }
-      },
+      onLink: (link) =>
+        fileServer.serve(
+          link.stream,
+          { name: link.peer, fingerprint: link.peerFingerprint },
+          { signal: stop.signal },
+        ),
     }).finally(() => fileServer.close());
     await Promise.race([signalingReady, serving]);
     say('');
@@ -177,7 +176,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
     }
     say('The demo worked: the files moved over an encrypted, mutually authenticated connection.');
     say(
-      'Next: run "rcpp2p --configure" on two real machines (see README.md, "Set up two machines").',
+      'Next: install rcpp2p on two machines and run "rcpp2p --configure" on each (README.md, "Install" and "Set up two machines").',
     );
     return 0;
   } finally {

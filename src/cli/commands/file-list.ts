@@ -1,5 +1,5 @@
 // rcpp2p --filelist SERVER [FOLDER]: the server's files with sizes and times, folders first.
-import { checkPeerName } from '../../rendezvous/names.js';
+import { checkPeerName } from '../../peer.js';
 import type { ListEntry } from '../../transfer/file-client.js';
 import type { CommandContext } from '../context.js';
 import { formatBytes, formatTime } from '../format.js';
@@ -21,6 +21,7 @@ export async function fileListCommand(
       folder,
       entries,
       path: link.path,
+      family: link.family,
       setupMs: link.setupMs,
       totalMs: Date.now() - started,
     });

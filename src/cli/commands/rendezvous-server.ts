@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
-import { checkPeerName } from '../../rendezvous/names.js';
+import { checkPeerName } from '../../peer.js';
 import {
   hashPassword,
   loadAccounts,
@@ -50,6 +50,10 @@ export async function rendezvousServerCommand(
       text: `No accounts yet: add one with rcpp2p --rendezvous-server --state ${stateDir} --add-account NAME --authorized-key ~/.ssh/id_ed25519.pub`,
     });
   }
+  ctx.view.onProgress({
+    type: 'note',
+    text: `Set up a peer that trusts it with: rcpp2p --configure --trust-host-key ${running.hostKey.fingerprint}`,
+  });
   ctx.view.onProgress({
     type: 'note',
     text: `Peers should trust this host key: ${running.hostKey.publicLine} (${running.hostKey.fingerprint}). Press Ctrl-C to stop.`,

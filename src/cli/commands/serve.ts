@@ -3,7 +3,6 @@
 import { stat } from 'node:fs/promises';
 import { RcppError } from '../../errors.js';
 import { serveRendezvous } from '../../link/serve-rendezvous.js';
-import { closeLinkStream } from '../../net/tcp.js';
 import { FileServer } from '../../transfer/file-server.js';
 import { loadPeer, requireName, type CommandContext } from '../context.js';
 
@@ -38,17 +37,18 @@ export async function serveCommand(
       localPort: peer.config.port,
       serverName,
       identity: peer.identity,
+      trust: peer.trust,
+      ...(peer.config.allowClients !== undefined && { clientPolicy: peer.config.allowClients }),
       pollSeconds: peer.config.pollSeconds,
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       forcePeriodic: opts.periodic,
-      onLink: async (stream, raw, info) => {
-        try {
-          await fileServer.serve(stream, { name: info.client }, { signal: ctx.signal });
-        } finally {
-          closeLinkStream(raw);
-        }
-      },
+      onLink: (link) =>
+        fileServer.serve(
+          link.stream,
+          { name: link.peer, fingerprint: link.peerFingerprint },
+          { signal: ctx.signal },
+        ),
     });
   } finally {
     await fileServer.close();

@@ -4,7 +4,7 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
-import { checkPeerName } from '../../rendezvous/names.js';
+import { checkPeerName } from '../../peer.js';
 import type { TransferResult } from '../../transfer/file-client.js';
 import { checkRelativePath, normalizeUserPath } from '../../transfer/safe-path.js';
 import type { CommandContext } from '../context.js';
@@ -49,12 +49,13 @@ export async function getCommand(
     }
   }
   return withServer(ctx, serverName, async ({ link, client }) => {
+    const started = Date.now();
     const results = await client.get(remotePaths, localDir, {
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       force: opts.force,
     });
-    return report(ctx, serverName, results, link);
+    return report(ctx, serverName, results, link, Date.now() - started);
   });
 }
 
@@ -79,12 +80,13 @@ export async function putCommand(
     }
   }
   return withServer(ctx, serverName, async ({ link, client }) => {
+    const started = Date.now();
     const results = await client.put(absolute, opts.to ?? '', {
       signal: ctx.signal,
       onProgress: ctx.view.onProgress,
       force: opts.force,
     });
-    return report(ctx, serverName, results, link);
+    return report(ctx, serverName, results, link, Date.now() - started);
   });
 }
 
@@ -92,16 +94,16 @@ function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],
-  link: { path: string; reason: string; setupMs: number },
+  link: { path: string; family?: 4 | 6; reason: string; setupMs: number },
+  /** The whole get or put: files overlap (one streams while the last is verified), so no sum. */
+  ms: number,
 ): number {
   ctx.view.finish();
   let exitCode = 0;
   let bytes = 0;
-  let ms = 0;
   for (const r of results) {
     if (r.ok) {
       bytes += r.bytes - r.resumedBytes;
-      ms += r.transferMs;
       ctx.view.emitJson({
         op: r.op,
         ok: true,
@@ -112,6 +114,7 @@ function report(
         resumedBytes: r.resumedBytes,
         sha256: r.sha256,
         path: link.path,
+        family: link.family,
         reason: link.reason,
         setupMs: link.setupMs,
         transferMs: r.transferMs,
@@ -128,8 +131,7 @@ function report(
       });
       // Most messages name the file already; prefix it only when they do not.
       const named = r.error.message.includes(r.file) ? '' : `${r.file}: `;
-      ctx.io.stderr.write(`Error: ${named}${r.error.message}\n`);
-      if (r.error.hint) ctx.io.stderr.write(`${r.error.hint}\n`);
+      ctx.view.fileError(`${named}${r.error.message}`, r.error.hint);
     }
   }
   const ok = results.filter((r) => r.ok).length;

@@ -1,6 +1,7 @@
 // The client commands' common shape: connect to a file server, speak the transfer protocol over
 // the authenticated stream, and close both cleanly whatever happens.
-import { openLink, type Link } from '../../link/open-link.js';
+import type { Link } from '../../link/link.js';
+import { openLink } from '../../link/open-link.js';
 import { FileClient } from '../../transfer/file-client.js';
 import { loadPeer, requireName, type CommandContext, type Peer } from '../context.js';
 
@@ -28,12 +29,17 @@ export async function withServer<T>(
     localPort: 0,
     clientName,
     identity: peer.identity,
+    trust: peer.trust,
     serverName,
     signal: ctx.signal,
     onProgress: ctx.view.onProgress,
   });
   try {
-    const client = await FileClient.open(link.stream, { clientName, signal: ctx.signal });
+    const client = await FileClient.open(link.stream, {
+      clientName,
+      signal: ctx.signal,
+      serverFingerprint: link.peerFingerprint,
+    });
     try {
       return await run({ peer, link, client });
     } finally {

@@ -99,7 +99,8 @@ describe('transfer over TCP', () => {
     assert.ok(Math.abs(st.mtimeMs - mtime) < 1, `mtime ${st.mtimeMs} vs ${mtime}`);
     assert.equal(st.mode & 0o777, 0o666 & ~process.umask(), 'a finished file gets the usual mode');
     const types = events.map((e) => e.type);
-    assert.equal(types[0], 'transfer:start');
+    assert.deepEqual(events[0], { type: 'transfer:plan', op: 'get', files: 1, bytes: bigSize });
+    assert.equal(types[1], 'transfer:start');
     assert.ok(types.includes('transfer:bytes'));
     assert.equal(types.at(-1), 'transfer:done');
     const lastBytes = events.filter((e) => e.type === 'transfer:bytes').at(-1) as {

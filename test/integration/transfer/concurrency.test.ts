@@ -1,6 +1,6 @@
 // One server, many clients at once; session limits and the one-writer-per-file lock.
 import assert from 'node:assert/strict';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { acquireReceiveLock } from '../../../src/transfer/lock.js';
@@ -120,11 +120,62 @@ describe('concurrency', () => {
     assert.ok(!(await readdir(work.path)).includes('locked.txt.rcpp2p-lock'));
   });
 
-  it('takes over a stale lock file whose process is gone', async () => {
+  it('takes over a stale lock file whose process is gone: the lock is then ours, and released', async () => {
     const target = join(work.path, 'stale.txt');
     await writeFile(`${target}.rcpp2p-lock`, '999999999\n');
     const lock = await acquireReceiveLock(target, 'stale.txt');
+    assert.equal(await readFile(`${target}.rcpp2p-lock`, 'utf8'), `${process.pid}\n`);
     await lock.release();
+    assert.ok(!(await readdir(work.path)).includes('stale.txt.rcpp2p-lock'));
+  });
+
+  it('takes over a leftover lock file with our own PID that we do not hold (an earlier process)', async () => {
+    const target = join(work.path, 'mine-earlier.txt');
+    await writeFile(`${target}.rcpp2p-lock`, `${process.pid}\n`);
+    const lock = await acquireReceiveLock(target, 'mine-earlier.txt');
+    await lock.release();
+    assert.ok(!(await readdir(work.path)).includes('mine-earlier.txt.rcpp2p-lock'));
+  });
+
+  it('one file under several names has one lock: ./, a linked folder, case and Unicode forms', async () => {
+    const dir = join(work.path, 'alias');
+    await mkdir(dir);
+    await symlink(dir, join(work.path, 'alias-link'));
+    const lock = await acquireReceiveLock(join(dir, 'Caf\u00e9.txt'), 'Café.txt');
+    try {
+      for (const other of [
+        `${dir}/./Caf\u00e9.txt`,
+        join(work.path, 'alias-link', 'Caf\u00e9.txt'),
+        join(dir, 'caf\u00e9.txt'),
+        join(dir, 'Cafe\u0301.txt'),
+      ]) {
+        await assert.rejects(
+          acquireReceiveLock(other, 'Café.txt'),
+          (err: Error & { code?: string }) => err.code === 'BUSY',
+          other,
+        );
+      }
+    } finally {
+      await lock.release();
+    }
+  });
+
+  it('a lock file with our own PID that we hold is not stale, whatever name reaches it', async () => {
+    // A disk that stores two names as one file (case-insensitive, normalizing) is made here with a
+    // hard link: y's lock file is x's.
+    const x = join(work.path, 'held-x.txt');
+    const y = join(work.path, 'held-y.txt');
+    const lock = await acquireReceiveLock(x, 'held-x.txt');
+    try {
+      await link(`${x}.rcpp2p-lock`, `${y}.rcpp2p-lock`);
+      await assert.rejects(
+        acquireReceiveLock(y, 'held-y.txt'),
+        (err: Error & { code?: string }) => err.code === 'BUSY',
+      );
+      assert.equal(await readFile(`${x}.rcpp2p-lock`, 'utf8'), `${process.pid}\n`);
+    } finally {
+      await lock.release();
+    }
   });
 
   it('respects a lock file held by another live process', async () => {

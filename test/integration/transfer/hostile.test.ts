@@ -3,14 +3,24 @@
 // outside the roots is read or written, and the server keeps serving others.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { encodeControl, FrameDecoder } from '../../../src/protocol/frames.js';
 import { decodeMessage, type Message } from '../../../src/protocol/messages.js';
 import { FrameChannel } from '../../../src/transfer/channel.js';
-import { connect, openClient, startServer, tempDir, type RunningServer } from './helpers.js';
+import {
+  connect,
+  lastError,
+  openClient,
+  rawClient as rawPeerClient,
+  startServer,
+  tempDir,
+  type RawPeer,
+  type RunningServer,
+} from './helpers.js';
 
 const HELLO: Message = { t: 'hello', v: 1, client: 'mallory', features: [], idleMs: 0 };
 
@@ -68,34 +78,37 @@ describe('a hostile client', () => {
 
   it('gets nothing through path tricks: each path refused with a code and a sentence', async () => {
     const ch = await rawClient(srv.port);
-    const paths = [
-      '../outside/secret.txt',
-      '/etc/passwd',
-      'photos/../../outside/secret.txt',
-      'escape-file',
-      'escape-dir/secret.txt',
-      'escape-dir',
-      'photos\u0000.txt',
-      '',
-      '.',
-      './photos',
-      'photos/',
-      'fifo',
-      '..\\outside\\secret.txt',
-      'a'.repeat(300),
-      'photos/a.jpg.rcpp2p-partial',
-      'photo\u202egpj.exe',
+    const expected: [string, string][] = [
+      ['../outside/secret.txt', 'PATH_REFUSED'],
+      ['/etc/passwd', 'PATH_REFUSED'],
+      ['photos/../../outside/secret.txt', 'PATH_REFUSED'],
+      ['escape-file', 'PATH_REFUSED'],
+      ['escape-dir/secret.txt', 'PATH_REFUSED'],
+      ['escape-dir', 'PATH_REFUSED'],
+      ['photos\u0000.txt', 'PATH_REFUSED'],
+      ['', 'PATH_REFUSED'],
+      ['.', 'PATH_REFUSED'],
+      ['./photos', 'PATH_REFUSED'],
+      ['photos/', 'PATH_REFUSED'],
+      ['fifo', 'NOT_A_FILE'],
+      ['..\\outside\\secret.txt', 'PATH_REFUSED'],
+      ['a'.repeat(300), 'PATH_REFUSED'],
+      ['photos/a.jpg.rcpp2p-partial', 'PATH_REFUSED'],
+      ['photo\u202egpj.exe', 'PATH_REFUSED'],
+      ['photos\u2215a.jpg', 'PATH_REFUSED'],
+      ['photos/a.jpg\u200b', 'PATH_REFUSED'],
     ];
+    const paths = expected.map(([p]) => p);
     ch.send({ t: 'get', paths });
     const m = await ch.readMessage();
     assert.equal(m.t, 'manifest');
     if (m.t !== 'manifest') return;
     assert.deepEqual(m.files, []);
-    assert.equal(m.problems.length, paths.length);
-    for (const p of m.problems) {
-      assert.ok(['PATH_REFUSED', 'NOT_A_FILE'].includes(p.code), `${p.path}: ${p.code}`);
-      assert.ok(p.message.length > 10);
-    }
+    assert.deepEqual(
+      m.problems.map((p) => [paths[p.root], p.code]),
+      expected,
+    );
+    for (const p of m.problems) assert.ok(p.message.length > 10, p.message);
     ch.send({ t: 'accept', files: [], refused: [], last: true });
     assert.equal((await ch.readMessage()).t, 'done');
     ch.send({ t: 'done' });
@@ -135,8 +148,20 @@ describe('a hostile client', () => {
       acc.refused.map((r) => r.i).sort(),
       evil.map((_, i) => i),
     );
-    for (const r of acc.refused)
-      assert.ok(['PATH_REFUSED', 'NOT_A_FILE', 'IS_A_DIRECTORY'].includes(r.code), r.code);
+    assert.deepEqual(
+      [...acc.refused].sort((a, b) => a.i - b.i).map((r) => r.code),
+      [
+        'PATH_REFUSED',
+        'PATH_REFUSED',
+        'PATH_REFUSED',
+        'PATH_REFUSED',
+        'PATH_REFUSED',
+        'PATH_REFUSED',
+        'PATH_REFUSED',
+        'NOT_A_FILE',
+        'IS_A_DIRECTORY',
+      ],
+    );
     ch.send({ t: 'done' });
     assert.equal((await ch.readMessage()).t, 'done');
     ch.send({ t: 'bye' });
@@ -176,7 +201,8 @@ describe('a hostile client', () => {
   it('file data outside a transfer gets PROTOCOL_ERROR', async () => {
     const data = Buffer.concat([Buffer.from([2, 0, 0, 0, 3]), Buffer.from('abc')]);
     const replies = await exchange(srv.port, Buffer.concat([encodeControl(HELLO), data]));
-    assert.ok(replies.at(-1)?.t === 'error');
+    const err = lastError(replies, 'PROTOCOL_ERROR');
+    assert.match(err.message, /sent file data where a message was expected/);
   });
 
   it('a client of a newer protocol version is told to upgrade the server', async () => {
@@ -195,9 +221,128 @@ describe('a hostile client', () => {
     assert.ok(Date.now() - t0 < 5000);
   });
 
-  it('a client that connects and sends nothing is dropped too', async () => {
+  it('a client that connects and sends nothing is dropped too, with TIMEOUT', async () => {
     const replies = await exchange(srv.port, Buffer.alloc(0));
-    assert.ok(replies.at(-1)?.t === 'error');
+    assert.equal(replies.length, 1);
+    lastError(replies, 'TIMEOUT');
+  });
+});
+
+/**
+ * A hostile client that sends files (a put), breaking the order of the streaming phase in each way
+ * the receiver checks: the server answers `error PROTOCOL_ERROR` with the rule's sentence and ends
+ * the session; a file-error in the middle of a file keeps the partial for resume.
+ */
+describe('a hostile sender against the server (put)', () => {
+  let base: { path: string; cleanup: () => Promise<void> };
+  let srv: RunningServer;
+  let work: string;
+
+  before(async () => {
+    base = await tempDir('hostile-sender');
+    work = join(base.path, 'work');
+    await mkdir(work);
+    srv = await startServer({ workDir: work, clientName: 'mallory' });
+  });
+  after(async () => {
+    await srv.close();
+    await base.cleanup();
+  });
+
+  /** Offers a.bin (3 MiB) and b.txt (10 bytes); returns once both are accepted. */
+  async function offer(): Promise<RawPeer> {
+    const peer = await rawPeerClient(srv.port);
+    peer.send({
+      t: 'put',
+      files: [
+        { i: 0, path: 'a.bin', size: 3 * 1024 * 1024, mtimeMs: 0 },
+        { i: 1, path: 'b.txt', size: 10, mtimeMs: 0 },
+      ],
+      dirs: [],
+      force: true,
+      last: true,
+    });
+    const acc = await peer.next();
+    assert.ok(acc.t === 'accept' && acc.files.length === 2, JSON.stringify(acc));
+    return peer;
+  }
+
+  const cases: [string, (peer: RawPeer) => void, RegExp][] = [
+    [
+      'file-end without a file',
+      (p) => p.send({ t: 'file-end', i: 0, sha256: 'a'.repeat(64) }),
+      /^Client mallory ended a file it had not started\.$/,
+    ],
+    [
+      'data for a file that was not accepted',
+      (p) => {
+        p.send({ t: 'file', i: 5, offset: 0 });
+        p.data(Buffer.from('x'));
+      },
+      /^Client mallory sent a file that was not accepted\.$/,
+    ],
+    [
+      'data outside a file',
+      (p) => p.data(Buffer.from('x')),
+      /^Client mallory sent file data outside a file\.$/,
+    ],
+    [
+      'a second file before file-end',
+      (p) => {
+        p.send({ t: 'file', i: 0, offset: 0 });
+        p.data(Buffer.alloc(100));
+        p.send({ t: 'file', i: 1, offset: 0 });
+      },
+      /^Client mallory started a file before ending the previous one\.$/,
+    ],
+    [
+      'more bytes than announced',
+      (p) => {
+        p.send({ t: 'file', i: 1, offset: 0 });
+        p.data(Buffer.alloc(11));
+      },
+      /^Client mallory sent more bytes than the file has\.$/,
+    ],
+    [
+      'a resume offset the server never offered (1 MiB into a.bin, no partial)',
+      (p) => p.send({ t: 'file', i: 0, offset: 1024 * 1024 }),
+      /^Client mallory asked to continue "a\.bin" from an offset it cannot use\.$/,
+    ],
+    [
+      'done in the middle of a file',
+      (p) => {
+        p.send({ t: 'file', i: 1, offset: 0 });
+        p.data(Buffer.alloc(4));
+        p.send({ t: 'done' });
+      },
+      /^Client mallory finished in the middle of a file\.$/,
+    ],
+  ];
+  for (const [name, act, sentence] of cases) {
+    it(`${name}: PROTOCOL_ERROR, nothing placed`, async () => {
+      const peer = await offer();
+      act(peer);
+      const err = lastError(await peer.rest(), 'PROTOCOL_ERROR');
+      assert.match(err.message, sentence);
+      assert.ok(!(await readdir(work)).some((f) => f === 'a.bin' || f === 'b.txt'));
+    });
+  }
+
+  it('file-error in the middle of a file: that file fails, its partial is kept, the put goes on', async () => {
+    const peer = await offer();
+    peer.send({ t: 'file', i: 0, offset: 0 });
+    peer.data(Buffer.alloc(1024 * 1024, 7));
+    peer.send({ t: 'file-error', i: 0, code: 'SOURCE_CHANGED', message: 'it changed' });
+    peer.send({ t: 'done' });
+    const replies = await peer.next();
+    assert.equal(replies.t, 'done', JSON.stringify(replies));
+    peer.close();
+    const names = await readdir(work);
+    const partial = names.find((f) => f.startsWith('a.bin.') && f.endsWith('.rcpp2p-partial'));
+    assert.ok(partial, names.join(', '));
+    assert.equal((await stat(join(work, partial))).size, 1024 * 1024);
+    assert.ok(!names.includes('a.bin'));
+    await rm(join(work, partial));
   });
 });
 
@@ -215,6 +360,9 @@ describe('a malicious server', () => {
         await ch.readMessage();
         ch.send({ t: 'welcome', v: 1, server: 'evil', features: [], idleMs: 0 });
         await script(ch);
+        // Wait for the client's bye, then close first, as a real server does.
+        while ((await ch.readMessage()).t !== 'bye');
+        ch.destroy();
       })().catch(() => ch.destroy());
     });
     await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
@@ -280,6 +428,176 @@ describe('a malicious server', () => {
     );
     await client.close();
     assert.ok(!(await readdir(into)).includes('f'));
+  });
+
+  it('folder entries of a manifest create one folder each, and a path 129 deep none', async () => {
+    const into = join(base.path, 'deep-dirs');
+    await mkdir(into);
+    script = async (ch) => {
+      await ch.readMessage();
+      const dirs = [
+        { root: 0, path: ['photos', ...Array<string>(128).fill('z')].join('/'), mtimeMs: 0 },
+        ...Array.from({ length: 100 }, (_, k) => ({
+          root: 0,
+          path: ['photos', `b${k}`, ...Array<string>(126).fill('a')].join('/'),
+          mtimeMs: 0,
+        })),
+      ];
+      ch.send({ t: 'manifest', files: [], dirs, problems: [], last: true });
+      await ch.readMessage();
+      ch.send({ t: 'done' });
+      await ch.readMessage();
+    };
+    const client = await openClient(port);
+    assert.deepEqual(await client.get(['photos'], into), []);
+    await client.close();
+    let folders = 0;
+    for (const e of await readdir(into, { withFileTypes: true, recursive: true }))
+      if (e.isDirectory()) folders++;
+    // At most one per entry (101) plus 128: before the folder budget, 100 x 127 + 1 folders.
+    assert.equal(folders, 101 + 128);
+  });
+
+  it('a manifest with more folder entries than one command may hold is a PROTOCOL_ERROR', async () => {
+    const into = join(base.path, 'many-dirs');
+    await mkdir(into);
+    script = async (ch) => {
+      await ch.readMessage();
+      const dirs = Array.from({ length: 16_384 }, () => ({ root: 0, path: 'photos', mtimeMs: 0 }));
+      for (let k = 0; k < 4; k++)
+        ch.send({ t: 'manifest', files: [], dirs, problems: [], last: k === 3 });
+    };
+    const client = await openClient(port);
+    await assert.rejects(client.get(['photos'], into), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'PROTOCOL_ERROR');
+      assert.match(err.message, /larger manifest than one command may hold \(.*50000 folders/);
+      return true;
+    });
+    await client.close();
+    assert.deepEqual(await readdir(into), []);
+  });
+
+  /** Serves one file `f` of `size` bytes in a manifest, then runs `act` once it is accepted. */
+  function serveOne(size: number, act: (ch: FrameChannel) => Promise<void>) {
+    script = async (ch) => {
+      await ch.readMessage();
+      ch.send({
+        t: 'manifest',
+        files: [{ i: 0, root: 0, path: 'f', size, mtimeMs: 0 }],
+        dirs: [],
+        problems: [],
+        last: true,
+      });
+      await ch.readMessage();
+      await act(ch);
+    };
+  }
+
+  it('a server that never sends an accepted file: PROTOCOL_ERROR for it, the others are placed', async () => {
+    const into = join(base.path, 'never');
+    await mkdir(into);
+    const body = Buffer.from('hello');
+    script = async (ch) => {
+      await ch.readMessage();
+      ch.send({
+        t: 'manifest',
+        files: [
+          { i: 0, root: 0, path: 'd/one', size: body.length, mtimeMs: 0 },
+          { i: 1, root: 0, path: 'd/two', size: 3, mtimeMs: 0 },
+        ],
+        dirs: [{ root: 0, path: 'd', mtimeMs: 0 }],
+        problems: [],
+        last: true,
+      });
+      await ch.readMessage();
+      ch.send({ t: 'file', i: 0, offset: 0 });
+      ch.sendData(body);
+      ch.send({ t: 'file-end', i: 0, sha256: createHash('sha256').update(body).digest('hex') });
+      ch.send({ t: 'done' });
+      for (;;) if ((await ch.readMessage()).t === 'done') break;
+    };
+    const client = await openClient(port);
+    const [one, two] = await client.get(['d'], into);
+    await client.close();
+    assert.ok(one?.ok, JSON.stringify(one));
+    assert.ok(two && !two.ok, JSON.stringify(two));
+    assert.equal(two.error.code, 'PROTOCOL_ERROR');
+    assert.match(two.error.message, /never sent "d\/two"/);
+  });
+
+  it('a server failing a file in the middle: that file fails with its code, the partial is kept', async () => {
+    const into = join(base.path, 'midway');
+    await mkdir(into);
+    serveOne(3 * 1024 * 1024, async (ch) => {
+      ch.send({ t: 'file', i: 0, offset: 0 });
+      ch.sendData(Buffer.alloc(1024 * 1024, 1));
+      ch.send({ t: 'file-error', i: 0, code: 'SOURCE_CHANGED', message: 'f changed' });
+      ch.send({ t: 'done' });
+      await ch.readMessage();
+    });
+    const client = await openClient(port);
+    const [r] = await client.get(['f'], into);
+    await client.close();
+    assert.ok(r && !r.ok && r.error.code === 'SOURCE_CHANGED', JSON.stringify(r));
+    const names = await readdir(into);
+    assert.equal(names.length, 1, names.join(', '));
+    assert.match(names[0]!, /^f\.[0-9a-f]{8}\.rcpp2p-partial$/);
+    assert.equal((await stat(join(into, names[0]!))).size, 1024 * 1024);
+  });
+
+  it('a server continuing from an offset the client never offered: PROTOCOL_ERROR', async () => {
+    const into = join(base.path, 'offset');
+    await mkdir(into);
+    serveOne(3 * 1024 * 1024, (ch) => {
+      ch.send({ t: 'file', i: 0, offset: 1024 * 1024 });
+      ch.sendData(Buffer.alloc(2 * 1024 * 1024 - 1, 1));
+      return Promise.resolve();
+    });
+    const client = await openClient(port);
+    await assert.rejects(client.get(['f'], into), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'PROTOCOL_ERROR');
+      assert.match(err.message, /asked to continue "f" from an offset it cannot use/);
+      return true;
+    });
+    await client.close();
+    assert.deepEqual(await readdir(into), []);
+  });
+
+  it('two names a case-insensitive or normalizing disk would merge: the second is refused', async () => {
+    const into = join(base.path, 'fold');
+    await mkdir(into);
+    script = async (ch) => {
+      await ch.readMessage();
+      ch.send({
+        t: 'manifest',
+        files: ['d/Photo.jpg', 'd/photo.jpg', 'd/caf\u00e9', 'd/cafe\u0301'].map((path, i) => ({
+          i,
+          root: 0,
+          path,
+          size: 1,
+          mtimeMs: 0,
+        })),
+        dirs: [{ root: 0, path: 'd', mtimeMs: 0 }],
+        problems: [],
+        last: true,
+      });
+      const acc = await ch.readMessage();
+      assert.ok(acc.t === 'accept');
+      assert.deepEqual(
+        acc.files.map((f) => f.i),
+        [0, 2],
+      );
+      for (const f of acc.files) ch.send({ t: 'file-error', i: f.i, code: 'BUSY', message: 'no' });
+      ch.send({ t: 'done' });
+      for (;;) if ((await ch.readMessage()).t === 'done') break;
+    };
+    const client = await openClient(port);
+    const results = await client.get(['d'], into);
+    await client.close();
+    assert.deepEqual(
+      results.map((r) => (r.ok ? 'ok' : r.error.code)),
+      ['BUSY', 'PATH_REFUSED', 'BUSY', 'PATH_REFUSED'],
+    );
   });
 
   it('a server listing unsafe names is a PROTOCOL_ERROR', async () => {

@@ -1,10 +1,13 @@
-// Interrupted transfers resume; changed sources restart; corrupted bytes never replace a file.
+// Interrupted transfers resume (with the same peer only); changed sources restart; corrupted bytes
+// never replace a file, in either direction. Corruption and a source that changes are made by a
+// frame-aware proxy between client and server: the production code has no test hooks.
 import assert from 'node:assert/strict';
 import { appendFileSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { TransferResult } from '../../../src/transfer/file-client.js';
+import { partialPath } from '../../../src/transfer/safe-path.js';
 import {
   openClient,
   randomFile,
@@ -13,6 +16,7 @@ import {
   startServer,
   tempDir,
   until,
+  type ProxyFrame,
   type RunningServer,
 } from './helpers.js';
 
@@ -21,6 +25,52 @@ const MiB = 1024 * 1024;
 function ok(r: TransferResult | undefined): Extract<TransferResult, { ok: true }> {
   assert.ok(r?.ok, `expected ok, got ${JSON.stringify(r)}`);
   return r;
+}
+
+function failedWith(r: TransferResult | undefined, code: string): void {
+  assert.ok(r && !r.ok, `expected ${code}, got ${JSON.stringify(r)}`);
+  assert.equal(r.error.code, code, r.error.message);
+}
+
+/** The partial files of `name` in `dir` (one per peer that left one). */
+async function partials(dir: string, name: string): Promise<string[]> {
+  return (await readdir(dir)).filter(
+    (f) => f.startsWith(`${name}.`) && f.endsWith('.rcpp2p-partial'),
+  );
+}
+
+/** A proxy rewrite that flips one bit in the first data frame of the file named `path`. */
+function corruptFirstChunkOf(path: string): (frame: ProxyFrame) => Buffer | undefined {
+  let target: number | undefined;
+  let current: number | undefined;
+  let done = false;
+  return (frame) => {
+    if (frame.kind === 'control') {
+      const m = frame.msg;
+      if (m.t === 'manifest' || m.t === 'put') {
+        target ??= m.files.find((f) => f.path === path)?.i;
+      }
+      if (m.t === 'file') current = m.i;
+      return undefined;
+    }
+    if (done || current === undefined || current !== target) return undefined;
+    done = true;
+    const copy = Buffer.from(frame.payload);
+    copy[100] = copy[100]! ^ 1;
+    return copy;
+  };
+}
+
+/** A proxy rewrite that appends to `source` when the first data frame of any file passes. */
+function growOnFirstChunk(source: string): (frame: ProxyFrame) => Buffer | undefined {
+  let grown = false;
+  return (frame) => {
+    if (frame.kind === 'data' && !grown) {
+      grown = true;
+      appendFileSync(source, 'more');
+    }
+    return undefined;
+  };
 }
 
 async function flipFirstByte(path: string): Promise<void> {
@@ -41,21 +91,8 @@ describe('resume and integrity', () => {
   before(async () => {
     work = await tempDir('resume-work');
     local = await tempDir('resume-local');
-    srv = await startServer({
-      workDir: work.path,
-      hooks: {
-        alterChunk: (shown, offset, chunk) => {
-          if (shown === 'corrupt.bin' && offset === 0) {
-            const copy = Buffer.from(chunk);
-            copy[100] = copy[100]! ^ 1;
-            return copy;
-          }
-          if (shown === 'growing.bin' && offset === 0)
-            appendFileSync(join(work.path, 'growing.bin'), 'more');
-          return chunk;
-        },
-      },
-    });
+    // One client name for every connection: a partial is resumed only with the peer that left it.
+    srv = await startServer({ workDir: work.path, clientName: 'tester' });
   });
   after(async () => {
     await srv.close();
@@ -73,7 +110,7 @@ describe('resume and integrity', () => {
     await client.close();
     await proxy.close();
     await until(() => srv.server.activeSessions === 0, 5000, 'the server to notice the cut');
-    return (await stat(join(into, `${file}.rcpp2p-partial`))).size;
+    return (await stat(partialPath(join(into, file), 'name:testsrv'))).size;
   }
 
   it('get: a cut connection leaves a partial; the rerun resumes and ends with the exact bytes', async () => {
@@ -83,9 +120,9 @@ describe('resume and integrity', () => {
     const partial = await cutGet('movie.bin', into, 4 * MiB + 500);
     assert.ok(partial >= 2 * MiB, `partial of ${partial} bytes`);
     assert.deepEqual(
-      (await readdir(into)).sort(),
-      ['movie.bin.rcpp2p-partial'],
-      'no lock left, no target yet',
+      await readdir(into),
+      await partials(into, 'movie.bin'),
+      'only the partial: no lock left, no target yet',
     );
     const client = await openClient(srv.port);
     const [r] = await client.get(['movie.bin'], into);
@@ -129,7 +166,9 @@ describe('resume and integrity', () => {
     await cut.close();
     await proxy.close();
     await until(() => srv.server.activeSessions === 0, 5000, 'the server to notice the cut');
-    const partial = (await stat(join(work.path, 'up', 'upload.bin.rcpp2p-partial'))).size;
+    const [name] = await partials(join(work.path, 'up'), 'upload.bin');
+    assert.ok(name, 'a partial is left');
+    const partial = (await stat(join(work.path, 'up', name))).size;
     assert.ok(partial >= 2 * MiB, `partial of ${partial} bytes`);
     const client = await openClient(srv.port);
     const [r] = await client.put([src], 'up');
@@ -140,30 +179,74 @@ describe('resume and integrity', () => {
     assert.deepEqual(await readdir(join(work.path, 'up')), ['upload.bin']);
   });
 
-  it('a corrupted byte on the way: INTEGRITY_MISMATCH, the old file untouched, no partial kept', async () => {
+  it('get: a corrupted byte on the way: INTEGRITY_MISMATCH, the old file untouched, no partial kept', async () => {
     await randomFile(join(work.path, 'corrupt.bin'), 2 * MiB);
     const into = join(local.path, 'corrupt');
     await mkdir(into);
     await writeFile(join(into, 'corrupt.bin'), 'the old, good file');
-    const client = await openClient(srv.port);
+    const proxy = await startProxy(srv.port, {
+      onFrame: { direction: 'toClient', rewrite: corruptFirstChunkOf('corrupt.bin') },
+    });
+    const client = await openClient(proxy.port);
     const [r] = await client.get(['corrupt.bin'], into, { force: true });
     await client.close();
-    assert.ok(r && !r.ok);
-    assert.equal(r.error.code, 'INTEGRITY_MISMATCH');
+    await proxy.close();
+    failedWith(r, 'INTEGRITY_MISMATCH');
     assert.equal(await readFile(join(into, 'corrupt.bin'), 'utf8'), 'the old, good file');
     assert.deepEqual(await readdir(into), ['corrupt.bin']);
   });
 
-  it('a source that grows while it is sent: SOURCE_CHANGED, nothing replaced', async () => {
-    await randomFile(join(work.path, 'growing.bin'), 3 * MiB);
+  it('put: a corrupted byte on the way: INTEGRITY_MISMATCH, the old file untouched, no partial kept', async () => {
+    const src = join(local.path, 'put-corrupt', 'report.bin');
+    const sha = await randomFile(src, 2 * MiB);
+    await mkdir(join(work.path, 'pc'));
+    await writeFile(join(work.path, 'pc', 'report.bin'), 'the old, good file');
+    const proxy = await startProxy(srv.port, {
+      onFrame: { direction: 'toServer', rewrite: corruptFirstChunkOf('pc/report.bin') },
+    });
+    const client = await openClient(proxy.port);
+    const [r] = await client.put([src], 'pc', { force: true });
+    await client.close();
+    await proxy.close();
+    failedWith(r, 'INTEGRITY_MISMATCH');
+    assert.equal(await readFile(join(work.path, 'pc', 'report.bin'), 'utf8'), 'the old, good file');
+    assert.deepEqual(await readdir(join(work.path, 'pc')), ['report.bin']);
+    // The same put without the proxy goes through: the corruption was the proxy's.
+    const again = await openClient(srv.port);
+    const [r2] = await again.put([src], 'pc', { force: true });
+    await again.close();
+    assert.equal(ok(r2).sha256, sha);
+  });
+
+  it('get: a source that grows while it is sent: SOURCE_CHANGED, nothing replaced', async () => {
+    const source = join(work.path, 'growing.bin');
+    await randomFile(source, 16 * MiB);
     const into = join(local.path, 'growing');
     await mkdir(into);
-    const client = await openClient(srv.port);
+    const proxy = await startProxy(srv.port, {
+      onFrame: { direction: 'toClient', rewrite: growOnFirstChunk(source) },
+    });
+    const client = await openClient(proxy.port);
     const [r] = await client.get(['growing.bin'], into);
     await client.close();
-    assert.ok(r && !r.ok);
-    assert.equal(r.error.code, 'SOURCE_CHANGED');
+    await proxy.close();
+    failedWith(r, 'SOURCE_CHANGED');
     assert.ok(!(await readdir(into)).includes('growing.bin'));
+  });
+
+  it('put: a source that grows while it is sent: SOURCE_CHANGED, nothing placed on the server', async () => {
+    const source = join(local.path, 'put-growing', 'log.bin');
+    await randomFile(source, 16 * MiB);
+    await mkdir(join(work.path, 'pg'));
+    const proxy = await startProxy(srv.port, {
+      onFrame: { direction: 'toServer', rewrite: growOnFirstChunk(source) },
+    });
+    const client = await openClient(proxy.port);
+    const [r] = await client.put([source], 'pg');
+    await client.close();
+    await proxy.close();
+    failedWith(r, 'SOURCE_CHANGED');
+    assert.ok(!(await readdir(join(work.path, 'pg'))).includes('log.bin'));
   });
 
   it('a complete partial from an earlier run is finished without sending the bytes again', async () => {
@@ -171,7 +254,7 @@ describe('resume and integrity', () => {
     const into = join(local.path, 'whole');
     await mkdir(into);
     await writeFile(
-      join(into, 'whole.bin.rcpp2p-partial'),
+      partialPath(join(into, 'whole.bin'), 'name:testsrv'),
       await readFile(join(work.path, 'whole.bin')),
     );
     const client = await openClient(srv.port);

@@ -182,24 +182,18 @@ describe('messages', () => {
   it('tells which side to upgrade on a version mismatch, before checking other fields', () => {
     const newerClient = code(() => parseMessage({ t: 'hello', v: 2 }));
     assert.equal(newerClient, 'VERSION_MISMATCH');
-    try {
-      parseMessage({ t: 'hello', v: 2, whatever: true });
-    } catch (err) {
-      assert.match(
-        (err as Error).message,
-        /client speaks transfer protocol version 2.*upgrade rcpp2p on the server/,
-      );
-    }
-    try {
-      parseMessage({ t: 'welcome', v: 2 });
-    } catch (err) {
-      assert.match((err as Error).message, /upgrade rcpp2p on the client/);
-    }
-    try {
-      parseMessage({ t: 'welcome', v: 0 });
-    } catch (err) {
-      assert.match((err as Error).message, /upgrade rcpp2p on the server/);
-    }
+    assert.throws(() => parseMessage({ t: 'hello', v: 2, whatever: true }), {
+      code: 'VERSION_MISMATCH',
+      message: /client speaks transfer protocol version 2.*upgrade rcpp2p on the server/,
+    });
+    assert.throws(() => parseMessage({ t: 'welcome', v: 2 }), {
+      code: 'VERSION_MISMATCH',
+      message: /upgrade rcpp2p on the client/,
+    });
+    assert.throws(() => parseMessage({ t: 'welcome', v: 0 }), {
+      code: 'VERSION_MISMATCH',
+      message: /upgrade rcpp2p on the server/,
+    });
   });
 
   it('keeps an unknown error code as PEER_REFUSED with the sentence', () => {
@@ -213,6 +207,8 @@ describe('messages', () => {
   it('replaces terminal escapes and bidi controls in peer sentences', () => {
     const msg = parseMessage({ t: 'error', code: 'BUSY', message: 'a\u001b[31mb\u202ec' });
     assert.equal((msg as { message: string }).message, 'a\ufffd[31mb\ufffdc');
+    const hidden = parseMessage({ t: 'error', code: 'BUSY', message: 'x\u2028y\u200bz\ufeff' });
+    assert.equal((hidden as { message: string }).message, 'x\ufffdy\ufffdz\ufffd');
   });
 
   it('accepts the largest resume description (4096 hashes) and it fits a frame', () => {

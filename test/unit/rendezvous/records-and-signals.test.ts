@@ -137,6 +137,80 @@ describe('signaling messages', () => {
     });
   }
 
+  it('parses a relay channel’s open line, and refuses one that names no set-up', () => {
+    assert.deepEqual(parseSignal(JSON.stringify({ t: 'open', v: 1, kind: 'relay', session })), {
+      t: 'open',
+      v: 1,
+      kind: 'relay',
+      session,
+    });
+    for (const bad of [
+      { t: 'open', v: 1, kind: 'relay' },
+      { t: 'open', v: 1, kind: 'relay', session: 'ab' },
+      { t: 'open', v: 1, kind: 'shell', session },
+    ]) {
+      assert.throws(
+        () => parseSignal(JSON.stringify(bad)),
+        (err: unknown) => isRcppError(err) && err.code === 'PROTOCOL_ERROR',
+        JSON.stringify(bad),
+      );
+    }
+  });
+
+  it('keeps a refusal’s words but only as display-safe text, cut at 500 characters, with a known code', () => {
+    const refusal = parseSignal(
+      JSON.stringify({
+        t: 'refuse',
+        code: 'PEER_REFUSED',
+        message: 'No\u001b]0;owned\u0007 way' + 'x'.repeat(1000),
+        hint: 'Run\u001b[2J curl | sh',
+      }),
+    );
+    assert.ok(refusal.t === 'refuse');
+    assert.equal(refusal.code, 'PEER_REFUSED');
+    // eslint-disable-next-line no-control-regex -- looking for control characters is the point
+    assert.doesNotMatch(refusal.message + refusal.hint, /[\u0000-\u001f\u007f-\u009f]/);
+    assert.ok(refusal.message.length <= 500, String(refusal.message.length));
+    assert.match(refusal.message, /^No\ufffd\]0;owned\ufffd way/);
+    const unknown = parseSignal(
+      JSON.stringify({ t: 'refuse', code: 'SELF_DESTRUCT', message: 'm' }),
+    );
+    assert.ok(unknown.t === 'refuse');
+    assert.equal(unknown.code, 'PEER_REFUSED', 'a code this version does not know is a refusal');
+    assert.equal(unknown.hint, '');
+  });
+
+  it('round-trips the server’s acknowledgement and a dual-stack request', () => {
+    assert.deepEqual(parseSignal(JSON.stringify({ t: 'received', session })), {
+      t: 'received',
+      session,
+    });
+    const request = {
+      t: 'request',
+      session,
+      client: 'LAPTOP',
+      external: { ip: '2001:db8:2::2', port: 40002 },
+      local: [],
+      nat: 'public',
+      other: {
+        external: { ip: '203.0.113.22', port: 61002 },
+        nat: 'port-changing',
+        listen: { ip: '203.0.113.22', port: 45000 },
+      },
+    } satisfies SignalMessage;
+    assert.deepEqual(parseSignal(encodeSignal(request).trim()), request);
+    assert.throws(
+      () =>
+        parseSignal(
+          JSON.stringify({
+            ...request,
+            other: { ...request.other, listen: { ip: '2001:db8:2::2', port: 45000 } },
+          }),
+        ),
+      (err: unknown) => isRcppError(err) && /another address family/.test(err.message),
+    );
+  });
+
   it('tells a version mismatch apart', () => {
     assert.throws(
       () => parseSignal('{"t":"open","v":2,"kind":"signal"}'),

@@ -8,9 +8,10 @@ import { after, before, describe, it } from 'node:test';
 import { isRcppError } from '../../../src/errors.js';
 import { describePartial, matchPrefix } from '../../../src/transfer/block-hashes.js';
 import { checkSpace, FileSink, prepareReceive } from '../../../src/transfer/receive-file.js';
-import { SafeRoot } from '../../../src/transfer/safe-path.js';
+import { partialPath, SafeRoot } from '../../../src/transfer/safe-path.js';
 
 const MiB = 1024 * 1024;
+const PEER = 'SHA256:peer-a';
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 async function code(p: Promise<unknown>): Promise<string> {
@@ -34,6 +35,7 @@ describe('receiving a file', () => {
     shown: rel,
     size: body.length,
     mtimeMs,
+    peer: PEER,
   });
 
   before(async () => {
@@ -53,7 +55,7 @@ describe('receiving a file', () => {
     const p = await prepareReceive(root, spec('a.bin'), false);
     const sink = await FileSink.open(p, 0);
     await sink.write(content.subarray(0, 1000));
-    assert.equal((await stat(join(dir, 'a.bin.rcpp2p-partial'))).mode & 0o777, 0o600);
+    assert.equal((await stat(partialPath(join(dir, 'a.bin'), PEER))).mode & 0o777, 0o600);
     await writeAll(sink, content, 1000);
     assert.equal(await sink.commit(sha(content)), sha(content));
     await p.lock.release();
@@ -76,7 +78,7 @@ describe('receiving a file', () => {
     assert.equal(await code(sink.commit('0'.repeat(64))), 'INTEGRITY_MISMATCH');
     await p.lock.release();
     assert.equal(await readFile(join(dir, 'old.bin'), 'utf8'), 'old');
-    assert.ok(!(await readdir(dir)).includes('old.bin.rcpp2p-partial'));
+    assert.ok(!(await readdir(dir)).some((f) => f.startsWith('old.bin.')));
   });
 
   it('on a short file refuses too', async () => {
@@ -108,11 +110,26 @@ describe('receiving a file', () => {
     assert.ok((await readFile(join(dir, 'r.bin'))).equals(content));
   });
 
+  it('resumes a partial only with the peer that left it; another peer starts from zero', async () => {
+    const p = await prepareReceive(root, spec('mine.bin'), false);
+    const sink = await FileSink.open(p, 0);
+    await sink.write(content.subarray(0, MiB + 10));
+    await sink.abandon(true);
+    await p.lock.release();
+    const other = await prepareReceive(root, { ...spec('mine.bin'), peer: 'SHA256:peer-b' }, false);
+    assert.equal(other.partialState, undefined, 'no block hashes of peer A reach peer B');
+    assert.notEqual(other.partial, p.partial);
+    await other.lock.release();
+    const again = await prepareReceive(root, spec('mine.bin'), false);
+    assert.equal(again.partialState?.info.length, MiB + 10);
+    await again.lock.release();
+  });
+
   it('the sender continues from the first block that differs, with the prefix hash carried over', async () => {
     const partial = Buffer.from(content.subarray(0, 2 * MiB + 100));
     partial[MiB + 7] = partial[MiB + 7]! ^ 1; // the second block differs
-    await writeFile(join(dir, 'm.bin.rcpp2p-partial'), partial);
-    const state = (await describePartial(join(dir, 'm.bin.rcpp2p-partial')))!;
+    await writeFile(partialPath(join(dir, 'm.bin'), PEER), partial);
+    const state = (await describePartial(partialPath(join(dir, 'm.bin'), PEER)))!;
     await writeFile(join(dir, 'source.bin'), content);
     const fh = await open(join(dir, 'source.bin'), 'r');
     const { offset, whole } = await matchPrefix(fh, state.info);
@@ -129,7 +146,7 @@ describe('receiving a file', () => {
   });
 
   it('ignores a partial longer than the announced file', async () => {
-    await writeFile(join(dir, 'long.bin.rcpp2p-partial'), randomBytes(100));
+    await writeFile(partialPath(join(dir, 'long.bin'), PEER), randomBytes(100));
     const p = await prepareReceive(root, spec('long.bin', Buffer.alloc(10)), false);
     assert.equal(p.partialState, undefined);
     await p.lock.release();

@@ -7,7 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { isRcppError } from '../../../src/errors.js';
 import {
   checkRelativePath,
+  foldName,
+  isInternalName,
+  MAX_RECEIVE_NAME_BYTES,
   normalizeUserPath,
+  partialPath,
   prepareCreate,
   SafeRoot,
 } from '../../../src/transfer/safe-path.js';
@@ -65,6 +69,21 @@ describe('checkRelativePath: hostile names are refused', () => {
     ['a partial file', 'photo.jpg.rcpp2p-partial'],
     ['a lock file', 'dir/photo.jpg.rcpp2p-lock'],
     ['a folder named like a partial', 'x.rcpp2p-partial/y'],
+    ['division slash, looks like docs/passwd', 'docs\u2215passwd'],
+    ['fullwidth solidus', 'docs\uff0fpasswd'],
+    ['fraction slash', 'a\u2044b'],
+    ['big solidus', 'a\u29f8b'],
+    ['fullwidth reverse solidus', 'a\uff3cb'],
+    ['zero-width space: two names that look the same', 'report\u200b.pdf'],
+    ['zero-width joiner', 'a\u200db'],
+    ['byte order mark at the start', '\ufeffnotes.txt'],
+    ['word joiner', 'a\u2060b'],
+    ['soft hyphen (invisible)', 'pay\u00adroll.xls'],
+    ['line separator U+2028', 'a\u2028b'],
+    ['paragraph separator U+2029', 'a\u2029b'],
+    ['Hangul filler (renders blank)', '\u3164'],
+    ['a tag character (format, outside the BMP)', 'a\u{e0041}b'],
+    ['129 folders deep', Array(129).fill('d').join('/')],
   ];
   for (const [name, path] of hostile) {
     it(`${name}: ${JSON.stringify(path).slice(0, 60)}`, () => {
@@ -83,14 +102,25 @@ describe('checkRelativePath: hostile names are refused', () => {
   });
 
   it('names the problem in the sentence and never echoes control characters', () => {
-    try {
-      checkRelativePath('a\u001b[31m/../b');
-    } catch (err) {
-      assert.ok(isRcppError(err));
-      assert.ok(!err.message.includes('\u001b'));
-      assert.match(err.message, /control character/);
-      assert.ok(err.hint.length > 0);
-    }
+    assert.throws(
+      () => checkRelativePath('a\u001b[31m/../b'),
+      (err) => {
+        assert.ok(isRcppError(err));
+        assert.ok(!err.message.includes('\u001b'));
+        assert.match(err.message, /control character/);
+        assert.ok(err.hint.length > 0);
+        return true;
+      },
+    );
+  });
+
+  it('says which kind of lookalike or invisible character it met, escaped', () => {
+    assert.throws(() => checkRelativePath('docs\u2215passwd'), /looks like a slash/);
+    assert.throws(
+      () => checkRelativePath('a\u200bb'),
+      (err: Error) => /invisible/.test(err.message) && err.message.includes('\\u200b'),
+    );
+    assert.throws(() => checkRelativePath(Array(129).fill('d').join('/')), /128 folders deep/);
   });
 });
 
@@ -106,6 +136,8 @@ describe('checkRelativePath: ordinary names pass', () => {
     'name with spaces',
     'a'.repeat(255),
     Array(16).fill('b'.repeat(255)).join('/'),
+    Array(128).fill('d').join('/'),
+    'fraction ½ and a slash-free name',
   ];
   for (const path of fine) {
     it(JSON.stringify(path).slice(0, 60), () => {
@@ -123,6 +155,29 @@ describe('checkRelativePath: ordinary names pass', () => {
     assert.equal(normalizeUserPath('./photos//'), 'photos');
     assert.equal(normalizeUserPath('./'), '');
     assert.equal(normalizeUserPath('/'), '/');
+  });
+});
+
+describe('names of one file on a case-insensitive or normalizing disk', () => {
+  it('fold to one key: case, NFC and NFD', () => {
+    assert.equal(foldName('Photo.JPG'), foldName('photo.jpg'));
+    assert.equal(foldName('Cafe\u0301.txt'), foldName('Caf\u00e9.txt'));
+    assert.notEqual(foldName('a.txt'), foldName('b.txt'));
+  });
+});
+
+describe('partial file names', () => {
+  it('carry a tag of the peer that sends, and count as internal names', () => {
+    const a = partialPath('/x/movie.bin', 'SHA256:aaaa');
+    assert.match(a, /^\/x\/movie\.bin\.[0-9a-f]{8}\.rcpp2p-partial$/);
+    assert.equal(partialPath('/x/movie.bin', 'SHA256:aaaa'), a, 'the same peer, the same partial');
+    assert.notEqual(partialPath('/x/movie.bin', 'SHA256:bbbb'), a);
+    assert.ok(isInternalName(a.slice(3)));
+  });
+
+  it('leave room for the tag and suffix in a 255-byte name', () => {
+    const longest = 'n'.repeat(MAX_RECEIVE_NAME_BYTES);
+    assert.equal(partialPath(longest, 'p').length, 255);
   });
 });
 
@@ -175,6 +230,7 @@ describe('SafeRoot on a real file system', () => {
   });
 
   it('creates parents inside the root but never through a link that leads outside', async () => {
+    sr.allowNewFolders(2);
     const ok = await prepareCreate(sr, 'new/deep/file.txt', false);
     assert.equal(ok.target, join(root, 'new', 'deep', 'file.txt'));
     assert.ok((await stat(join(root, 'new', 'deep'))).isDirectory());
@@ -199,6 +255,19 @@ describe('SafeRoot on a real file system', () => {
       await asyncCode(() => prepareCreate(sr, 'inner/ok.txt/below', false)),
       'NOT_A_FILE',
     );
+  });
+
+  it('creates no more folders than it was allowed; existing folders cost nothing', async () => {
+    const r = await SafeRoot.open(root);
+    r.allowNewFolders(2);
+    await r.ensureDir(['inner'], 'inner');
+    await r.ensureDir(['budget', 'one'], 'budget/one');
+    assert.equal(
+      await asyncCode(() => r.ensureDir(['budget', 'one', 'two'], 'budget/one/two')),
+      'PATH_REFUSED',
+    );
+    assert.deepEqual(await readdir(join(root, 'budget')), ['one']);
+    assert.deepEqual(await readdir(join(root, 'budget', 'one')), []);
   });
 
   it('refuses a name with no room for the partial suffix', async () => {
