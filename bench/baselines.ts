@@ -2,7 +2,8 @@
 // a Node TCP or TLS 1.3 stream written to a file (raw-stream.ts), scp to an sshd on the server host,
 // OpenSSH relaying a stream through the rendezvous (ssh -R on the server, ssh -W on the client), and
 // the set-up floors (`ssh rendezvous true`, `node -e 0`). Every one throws with the tool's output
-// when it fails: a missing figure is an error, never a silent zero.
+// when it fails: a missing figure is an error, never a silent zero. The stream baselines also return
+// the CPU (user + system) that every process on both ends spent on the transfer (cpu.ts).
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, rm } from 'node:fs/promises';
@@ -11,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import type { Lab } from '../test/helpers/nat-lab.js';
 import type { ProcessHandle, RunResult } from '../test/helpers/processes.js';
 import { SSH, sshLoginOptions, type SshdFixture } from '../test/helpers/sshd.js';
+import { minus, plus, reapedChildrenCpu, treeCpu, type Cpu } from './cpu.js';
 import { mibPerSecond } from './stats.js';
 
 const RAW_STREAM = fileURLToPath(new URL('./raw-stream.js', import.meta.url));
@@ -76,20 +78,28 @@ export async function iperf(lab: Lab, size: number): Promise<number> {
   }
 }
 
+/** A throughput figure and the CPU both ends spent on it. */
+export interface Measured {
+  mibps: number;
+  cpu: Cpu;
+}
+
 /**
  * A Node TCP (or TLS 1.3 AES-128-GCM) stream from the client to the file server's host over the
- * path rcpp2p punches, written to a file and fsynced there; MiB/s from first byte to fsync. Each
- * call needs its own port pair: the previous pair may still be in TIME_WAIT.
+ * path rcpp2p punches: 1 MiB socket writes, received into 1 MiB file writes and fsynced there (the
+ * ceiling Node's own sockets, TLS and files allow); MiB/s from first byte to fsync. Each call needs
+ * its own port pair: the previous pair may still be in TIME_WAIT.
  */
 export async function rawStream(
   lab: Lab,
   opts: { size: number; tls: boolean; ports: [number, number]; dir: string },
-): Promise<number> {
+): Promise<Measured> {
   const file = join(opts.dir, `raw-stream-${opts.ports[0]}.bin`);
   const [serverPort, clientPort] = opts.ports.map(String) as [string, string];
   const tls = opts.tls ? ['tls'] : [];
   const size = String(opts.size);
   const { server, client } = lab.hosts;
+  const cpu0 = reapedChildrenCpu();
   const recv = lab.spawn('server', process.execPath, [
     ...[RAW_STREAM, 'recv', serverPort, `${client.publicIp}:${clientPort}`, size, file],
     ...tls,
@@ -99,7 +109,11 @@ export async function rawStream(
     ...tls,
   ]);
   try {
-    return await receiverFigure(recv, opts.size, `raw-stream ${opts.tls ? 'TLS' : 'TCP'}`);
+    const mibps = await receiverFigure(recv, opts.size, `raw-stream ${opts.tls ? 'TLS' : 'TCP'}`);
+    // The sender exits once the receiver closed; both are then reaped, their CPU ours to read.
+    const sent = await send.waitExit(10_000);
+    if (sent.code !== 0) throw failed('raw-stream send', send);
+    return { mibps, cpu: minus(reapedChildrenCpu(), cpu0) };
   } finally {
     await send.kill(1000);
     await recv.kill(1000);
@@ -110,12 +124,13 @@ export async function rawStream(
 /**
  * scp of `src` from the client to `sshd` (on the file server's host); MiB/s, command start to exit.
  * scp rides an SSH connection opened beforehand (ControlMaster), so the figure is the transfer and
- * not the login, like rcpp2p's transferMs; the cipher is the master's.
+ * not the login, like rcpp2p's transferMs; the cipher is the master's. CPU: scp and its ssh (reaped
+ * here), the master ssh, and sshd with its session processes.
  */
 export async function scp(
   lab: Lab,
   opts: { sshd: SshdFixture; src: string; size: number; cipher: string | undefined; dir: string },
-): Promise<number> {
+): Promise<Measured> {
   const { sshd } = opts;
   const dest = `${sshd.dir}/scp-copy.bin`;
   const control = join(opts.dir, `scp-${opts.cipher ?? 'default'}.ctl`);
@@ -128,13 +143,16 @@ export async function scp(
   try {
     await waitForMaster(lab, master, [...login, '-p', String(sshd.port), target]);
     const args = [...login, '-o', 'ControlMaster=no', '-P', String(sshd.port)];
+    const cpuNow = (): Cpu =>
+      plus(reapedChildrenCpu(), plus(treeCpu(master.pid), treeCpu(sshd.pid)));
+    const cpu0 = cpuNow();
     const started = performance.now();
     const r = await lab.exec('client', SCP, [...args, opts.src, `${target}:${dest}`], {
       timeoutMs: 600_000,
     });
     const ms = performance.now() - started;
     if (r.code !== 0) throw failed('scp', r);
-    return mibPerSecond(opts.size, ms);
+    return { mibps: mibPerSecond(opts.size, ms), cpu: minus(cpuNow(), cpu0) };
   } finally {
     await master.kill(1000);
     await rm(dest, { force: true });

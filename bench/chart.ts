@@ -1,6 +1,6 @@
 // A plain SVG bar chart of the benchmark medians (no plotting dependency): one bar per series,
 // grouped into panels by unit, with min-max whiskers.
-import { summarize, type Series } from './stats.js';
+import { formatFigure, summarize, type Series } from './stats.js';
 
 const WIDTH = 900;
 const BAR = 22;
@@ -39,7 +39,7 @@ export function renderChart(
         );
       }
       parts.push(
-        `<text x="${LABEL + w + 6}" y="${y + BAR * 0.7}" font-size="12">${Number.isFinite(median) ? median.toFixed(s.unit === 's' ? 3 : 1) : '-'} ${s.unit}</text>`,
+        `<text x="${LABEL + w + 6}" y="${y + BAR * 0.7}" font-size="12">${Number.isFinite(median) ? formatFigure(median, s.unit) : '-'} ${s.unit}</text>`,
       );
       y += BAR + GAP;
     }

@@ -4,9 +4,9 @@
 //   node dist/bench/raw-stream.js send|recv LOCALPORT REMOTEIP:REMOTEPORT BYTES FILE [tls]
 //   node dist/bench/raw-stream.js listen PORT - BYTES FILE    (127.0.0.1, one connection, no TLS)
 // The sender ignores FILE (it sends random bytes from memory). The receiver prints "BYTES MS" (first
-// byte to fsync done) and exits 0 only when all BYTES arrived.
-import { createWriteStream } from 'node:fs';
-import { open } from 'node:fs/promises';
+// byte to fsync done) and exits 0 only when all BYTES arrived. The receiver writes 1 MiB at a time
+// (see receive()); with TLS this is the ceiling Node's own TLS and file writes allow.
+import { open, type FileHandle } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -85,24 +85,67 @@ async function send(stream: Duplex, total: number): Promise<void> {
   await new Promise((r) => stream.once('close', r));
 }
 
+/**
+ * Socket to file the fastest plain way Node offers: the chunks the stream delivers (16 KiB each
+ * from TLS) are gathered into 1 MiB and written with one writev, one write in flight while the next
+ * MiB arrives (the socket pauses if a second one is ready first), then fsync.
+ */
 async function receive(stream: Duplex, total: number, file: string): Promise<void> {
-  const out = createWriteStream(file, { highWaterMark: CHUNK });
+  const fh = await open(file, 'w');
   let got = 0;
   let first = 0;
-  for await (const data of stream) {
-    const buf = data as Buffer;
-    if (first === 0) first = performance.now();
-    got += buf.length;
-    if (!out.write(buf)) await new Promise<void>((r) => out.once('drain', () => r()));
-    if (got >= total) break;
+  let pos = 0;
+  let batch: Buffer[] = [];
+  let batchBytes = 0;
+  let inflight: Promise<void> | undefined;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('end', () => {
+        if (got < total) reject(new Error(`received ${got} of ${total} bytes`));
+      });
+      stream.on('data', (buf: Buffer) => {
+        if (first === 0) first = performance.now();
+        got += buf.length;
+        batch.push(buf);
+        batchBytes += buf.length;
+        if (batchBytes < CHUNK && got < total) return;
+        const pieces = batch;
+        const at = pos;
+        pos += batchBytes;
+        batch = [];
+        batchBytes = 0;
+        const before = inflight;
+        if (before) stream.pause();
+        inflight = (async () => {
+          await before;
+          stream.resume();
+          await writeAll(fh, pieces, at);
+        })();
+        inflight.catch(reject);
+        if (got >= total) inflight.then(resolve, reject);
+      });
+    });
+    await fh.sync();
+  } finally {
+    await fh.close();
   }
-  await new Promise<void>((resolve) => out.end(resolve));
   if (got !== total) throw new Error(`received ${got} of ${total} bytes`);
-  const fh = await open(file, 'r+');
-  await fh.sync();
-  await fh.close();
   process.stdout.write(`${got} ${(performance.now() - first).toFixed(1)}\n`);
   stream.destroy();
+}
+
+async function writeAll(fh: FileHandle, pieces: Buffer[], at: number): Promise<void> {
+  let rest = pieces;
+  while (rest.length > 0) {
+    const { bytesWritten } = await fh.writev(rest, at);
+    if (bytesWritten <= 0) throw new Error('the disk accepted no bytes');
+    at += bytesWritten;
+    let n = bytesWritten;
+    let k = 0;
+    while (k < rest.length && n >= rest[k]!.length) n -= rest[k++]!.length;
+    rest = k < rest.length ? [rest[k]!.subarray(n), ...rest.slice(k + 1)] : [];
+  }
 }
 
 main().catch((err: unknown) => {

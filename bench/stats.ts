@@ -2,9 +2,12 @@
 
 export interface Series {
   name: string;
-  unit: 'MiB/s' | 's' | 'MB';
+  unit: Unit;
   values: number[];
 }
+
+/** Throughput, seconds, peak memory, CPU seconds (user + system) per GiB or per 1,000 files, files/s. */
+export type Unit = 'MiB/s' | 's' | 'MB' | 'CPU s/GiB' | 'CPU s/1,000 files' | 'files/s' | 'count';
 
 export interface Summary {
   min: number;
@@ -27,9 +30,11 @@ export function mibPerSecond(bytes: number, ms: number): number {
   return ms > 0 ? bytes / 1024 / 1024 / (ms / 1000) : NaN;
 }
 
-export function formatFigure(value: number, unit: Series['unit']): string {
+export function formatFigure(value: number, unit: Unit): string {
   if (!Number.isFinite(value)) return '-';
   if (unit === 's') return value.toFixed(3);
+  if (unit === 'CPU s/GiB' || unit === 'CPU s/1,000 files') return value.toFixed(2);
+  if (unit === 'count') return value.toFixed(0);
   return value >= 100 ? value.toFixed(0) : value.toFixed(1);
 }
 
@@ -50,18 +55,21 @@ export function row(series: Series, baselines: Series[] = []): string {
 }
 
 /**
- * "0.62x the throughput of B" or "2.10x the time of B", from the medians. Throughput ratios above 1
- * and time ratios below 1 favour the series.
+ * "0.62x the throughput of B" or "2.10x the time of B", from the medians. Throughput and rate ratios
+ * above 1 and time, memory and CPU ratios below 1 favour the series.
  */
 export function ratio(series: Series, baseline: Series): string {
   const a = summarize(series.values).median;
   const b = summarize(baseline.values).median;
   const r = a / b;
-  const what =
-    series.unit === 's'
-      ? 'the time of'
-      : series.unit === 'MB'
-        ? 'the memory of'
-        : 'the throughput of';
-  return `${Number.isFinite(r) ? r.toFixed(2) : '-'}x ${what} ${baseline.name}`;
+  const what: Record<Unit, string> = {
+    s: 'the time of',
+    MB: 'the memory of',
+    'MiB/s': 'the throughput of',
+    'CPU s/GiB': 'the CPU of',
+    'CPU s/1,000 files': 'the CPU of',
+    'files/s': 'the rate of',
+    count: 'the count of',
+  };
+  return `${Number.isFinite(r) ? r.toFixed(2) : '-'}x ${what[series.unit]} ${baseline.name}`;
 }

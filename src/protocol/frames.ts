@@ -1,16 +1,24 @@
 // Length-prefixed frames, sans-IO: `type:u8 | length:u32 BE | payload`.
 // Type 1 carries a control message (UTF-8 JSON), type 2 raw file bytes. Both are capped at
-// MAX_FRAME_PAYLOAD, checked from the header before a single payload byte is buffered.
+// MAX_FRAME_PAYLOAD, checked from the header before a single payload byte is buffered; a data frame
+// must carry at least one byte (an empty one would cost the receiver memory and time for nothing).
 //
 // FrameDecoder is fed whatever chunks the transport delivers and returns the complete frames.
-// States: `header` (collecting up to 5 header bytes) -> `payload` (collecting one frame's payload
-// into a buffer of exactly its size) -> `header` ...; a bad header -> `failed`, which is terminal.
-// A frame lying inside one chunk is returned as a slice of that chunk (no copy); a frame spanning
-// chunks is copied once into its own buffer, so the work is linear whatever the chunking.
+// States: `header` (collecting up to 5 header bytes) -> `slices` (collecting the slices of the
+// chunks that hold a data payload) or `copy` (collecting a payload into a buffer of exactly its
+// size) -> `header` ...; a bad header -> `failed`, which is terminal.
+// A data payload of SLICE_MIN bytes or more is not copied: it comes out as the list of chunk slices
+// it arrived in (a TLS stream delivers 16 KiB chunks, so a 1 MiB frame is 64 slices), which a
+// receiver hashes and writes with one writev. Its slices keep at most its length plus two chunks
+// alive. A smaller data payload (so a small frame cannot keep a whole chunk alive), a control
+// payload spanning chunks, and a payload that arrives in more than MAX_SLICES pieces (a peer
+// dribbling bytes) are copied once into a buffer of their own. A control payload inside one chunk
+// is a slice of it (it is parsed at once).
 //
-// Errors: push() throws the RcppError (PROTOCOL_ERROR for an unknown type, FRAME_TOO_LARGE for a
-// length over the cap). When good frames preceded the bad header in the same chunk, push() returns
-// them and the error is thrown by the next push(); `failure` tells a caller at once.
+// Errors: push() throws the RcppError (PROTOCOL_ERROR for an unknown type or an empty data frame,
+// FRAME_TOO_LARGE for a length over the cap). When good frames preceded the bad header in the same
+// chunk, push() returns them and the error is thrown by the next push(); `failure` tells a caller at
+// once.
 
 import { RcppError } from '../errors.js';
 import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD } from './limits.js';
@@ -18,21 +26,28 @@ import { FRAME_HEADER_BYTES, MAX_FRAME_PAYLOAD } from './limits.js';
 export const FRAME_CONTROL = 1;
 export const FRAME_DATA = 2;
 
+/** Data payloads from this size on are handed over as slices of the chunks they arrived in. */
+export const SLICE_MIN = 64 * 1024;
+/** A payload in more pieces than this is copied into one buffer instead. */
+export const MAX_SLICES = 256;
+
 export type FrameKind = 'control' | 'data';
-export interface Frame {
-  kind: FrameKind;
-  payload: Buffer;
-}
+export type Frame =
+  | { kind: 'control'; payload: Buffer }
+  /** `pieces` are slices of the chunks pushed (valid as long as the caller keeps them). */
+  | { kind: 'data'; pieces: Buffer[]; length: number };
 
 type DecoderState =
   | { s: 'header'; filled: number }
-  | { s: 'payload'; kind: FrameKind; buf: Buffer; filled: number }
+  | { s: 'copy'; kind: FrameKind; buf: Buffer; filled: number }
+  | { s: 'slices'; pieces: Buffer[]; length: number; filled: number }
   | { s: 'failed'; error: RcppError };
 
 export class FrameDecoder {
   private state: DecoderState = { s: 'header', filled: 0 };
   private readonly header = Buffer.alloc(FRAME_HEADER_BYTES);
   private readonly maxPayload: number;
+  private dataTotal = 0;
 
   constructor(opts: { maxPayload?: number } = {}) {
     this.maxPayload = opts.maxPayload ?? MAX_FRAME_PAYLOAD;
@@ -41,6 +56,11 @@ export class FrameDecoder {
   /** Bytes held for a frame that is not complete yet (part of a header or of a payload). */
   get pendingBytes(): number {
     return this.state.s === 'failed' ? 0 : this.state.filled;
+  }
+
+  /** Data payload bytes taken in so far, complete frames or not (progress on a slow link). */
+  get dataBytes(): number {
+    return this.dataTotal;
   }
 
   /** The error that stopped this decoder, if any. */
@@ -57,13 +77,30 @@ export class FrameDecoder {
     while (at < chunk.length) {
       const st = this.state;
       if (st.s === 'failed') break;
-      if (st.s === 'payload') {
+      if (st.s === 'slices') {
+        const n = Math.min(st.length - st.filled, chunk.length - at);
+        st.pieces.push(chunk.subarray(at, at + n));
+        st.filled += n;
+        this.dataTotal += n;
+        at += n;
+        if (st.filled === st.length) {
+          frames.push({ kind: 'data', pieces: st.pieces, length: st.length });
+          this.state = { s: 'header', filled: 0 };
+        } else if (st.pieces.length >= MAX_SLICES) {
+          const buf = Buffer.allocUnsafe(st.length);
+          Buffer.concat(st.pieces, st.filled).copy(buf);
+          this.state = { s: 'copy', kind: 'data', buf, filled: st.filled };
+        }
+        continue;
+      }
+      if (st.s === 'copy') {
         const n = Math.min(st.buf.length - st.filled, chunk.length - at);
         chunk.copy(st.buf, st.filled, at, at + n);
         st.filled += n;
+        if (st.kind === 'data') this.dataTotal += n;
         at += n;
         if (st.filled === st.buf.length) {
-          frames.push({ kind: st.kind, payload: st.buf });
+          frames.push(frameOf(st.kind, st.buf));
           this.state = { s: 'header', filled: 0 };
         }
         continue;
@@ -86,16 +123,17 @@ export class FrameDecoder {
       }
       const kind = this.check(type, length);
       if (kind === undefined) break;
-      if (chunk.length - at >= length) {
-        frames.push({ kind, payload: chunk.subarray(at, at + length) });
+      const large = kind === 'data' && length >= SLICE_MIN;
+      if (chunk.length - at >= length && (kind === 'control' || large)) {
+        // A control payload is parsed at once; a large data payload keeps little else alive.
+        frames.push(frameOf(kind, chunk.subarray(at, at + length)));
+        if (kind === 'data') this.dataTotal += length;
         at += length;
         this.state = { s: 'header', filled: 0 };
+      } else if (large) {
+        this.state = { s: 'slices', pieces: [], length, filled: 0 };
       } else {
-        // allocUnsafeSlow: the buffer owns its memory (not a slice of Node's shared pool).
-        const buf = Buffer.allocUnsafeSlow(length);
-        const n = chunk.copy(buf, 0, at);
-        at += n;
-        this.state = { s: 'payload', kind, buf, filled: n };
+        this.state = { s: 'copy', kind, buf: Buffer.allocUnsafe(length), filled: 0 };
       }
     }
     const end = this.state;
@@ -115,6 +153,8 @@ export class FrameDecoder {
         'FRAME_TOO_LARGE',
         `The peer announced a frame of ${length} bytes; the limit is ${this.maxPayload}.`,
       );
+    } else if (type === FRAME_DATA && length === 0) {
+      error = new RcppError('PROTOCOL_ERROR', 'The peer sent an empty data frame.');
     }
     if (error) {
       this.state = { s: 'failed', error };
@@ -122,6 +162,12 @@ export class FrameDecoder {
     }
     return type === FRAME_CONTROL ? 'control' : 'data';
   }
+}
+
+function frameOf(kind: FrameKind, payload: Buffer): Frame {
+  return kind === 'control'
+    ? { kind, payload }
+    : { kind, pieces: [payload], length: payload.length };
 }
 
 function header(type: number, length: number): Buffer {
@@ -145,10 +191,23 @@ export function encodeControl<T extends { t: string }>(msg: T): Buffer {
 
 /** The 5-byte header of a data frame; the payload is written after it unchanged (no copy). */
 export function encodeDataHeader(length: number): Buffer {
-  if (!Number.isInteger(length) || length < 0 || length > MAX_FRAME_PAYLOAD) {
+  if (!Number.isInteger(length) || length < 1 || length > MAX_FRAME_PAYLOAD) {
     throw new RcppError('INTERNAL', `A data frame of ${length} bytes cannot be encoded.`);
   }
   return header(FRAME_DATA, length);
+}
+
+/**
+ * Writes a data frame's header into the first FRAME_HEADER_BYTES of `frame`, whose rest is the
+ * payload: a sender that reads file bytes in after that room sends the frame as one buffer.
+ */
+export function putDataHeader(frame: Buffer): void {
+  const length = frame.length - FRAME_HEADER_BYTES;
+  if (length < 1 || length > MAX_FRAME_PAYLOAD) {
+    throw new RcppError('INTERNAL', `A data frame of ${length} bytes cannot be encoded.`);
+  }
+  frame[0] = FRAME_DATA;
+  frame.writeUInt32BE(length, 1);
 }
 
 /** Size in bytes of a value once JSON-encoded; used to split long messages into parts. */

@@ -1,12 +1,13 @@
 // The embedded rendezvous's accounts: who may log in, with which public keys and/or password.
 // Stored in <state>/accounts.json (mode 0600); passwords only as scrypt hashes.
 import { randomBytes, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parseSshKey } from '../rendezvous/ssh-key.js';
 import { fsError, RcppError } from '../errors.js';
 import { isPeerName } from '../peer.js';
+import { checkStateFolder, readGuardedFile } from './file-modes.js';
 
 const scrypt = promisify(scryptCb) as (
   password: string,
@@ -30,20 +31,22 @@ interface AccountsFile {
 
 const SCRYPT = { N: 16384, r: 8, p: 1 };
 const HASH_BYTES = 32;
+/** Shortest password --add-account takes. */
+export const MIN_PASSWORD_CHARS = 12;
+/** Longer passwords are refused unchecked (hashing megabytes would cost the server time). */
+export const MAX_PASSWORD_CHARS = 1024;
 
 export function accountsPath(stateDir: string): string {
   return join(stateDir, 'accounts.json');
 }
 
+/** The accounts; none when the file does not exist. Refuses a file or folder others could change. */
 export async function loadAccounts(stateDir: string): Promise<Account[]> {
   const file = accountsPath(stateDir);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw fsError(err, file);
-  }
+  await checkStateFolder(stateDir);
+  const bytes = await readGuardedFile(file, 'accounts file');
+  if (bytes === undefined) return [];
+  const text = bytes.toString('utf8');
   try {
     const parsed = JSON.parse(text) as AccountsFile;
     if (parsed.version !== 1 || !Array.isArray(parsed.accounts)) throw new Error('unknown format');
@@ -90,6 +93,7 @@ export async function checkPassword(
   stored: string | undefined,
 ): Promise<boolean> {
   const parts = stored?.split('$') ?? [];
+  if (password.length > MAX_PASSWORD_CHARS) return false;
   if (parts.length !== 6 || parts[0] !== 'scrypt') {
     // Spend the same time either way, so timing does not reveal which accounts have passwords.
     await scrypt(password, Buffer.alloc(16), HASH_BYTES, SCRYPT);

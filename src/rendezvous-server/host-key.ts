@@ -1,11 +1,12 @@
 // The embedded rendezvous's SSH host key: made once (Ed25519, OpenSSH format, mode 0600) in the
 // state folder and kept, so clients' known_hosts entries stay valid across restarts.
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { parseSshKey } from '../rendezvous/ssh-key.js';
 import { fsError, RcppError } from '../errors.js';
+import { checkStateFolder, readGuardedFile } from './file-modes.js';
 
 export interface HostKey {
   privateKey: Buffer;
@@ -18,11 +19,9 @@ export interface HostKey {
 
 export async function loadOrCreateHostKey(stateDir: string): Promise<HostKey> {
   const file = join(stateDir, 'host_ed25519');
-  let privateKey: Buffer;
-  try {
-    privateKey = await readFile(file);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw fsError(err, file);
+  await checkStateFolder(stateDir);
+  let privateKey = await readGuardedFile(file, 'host key');
+  if (privateKey === undefined) {
     const pair = ssh2.utils.generateKeyPairSync('ed25519');
     try {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });

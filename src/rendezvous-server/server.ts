@@ -5,20 +5,24 @@
 //   - Unix-socket forwarding by name (streamlocal-forward / direct-streamlocal), kept in memory and
 //     scoped to the account: the signaling and relay channels between peers
 // Records persist under <state>/home/<user>/; a client that vanishes loses its forwardings.
+// It listens itself and hands ssh2 only the TCP connections admission.ts lets in; every limit
+// (logins, connections, channels, sockets, records) is in limits.ts.
 import { mkdir } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { join, relative, resolve } from 'node:path';
-import type { Duplex } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
+import net, { type Socket } from 'node:net';
+import { join } from 'node:path';
 import ssh2 from 'ssh2';
-import { parseSshKey } from '../rendezvous/ssh-key.js';
-import type { AuthContext, Connection, ServerChannel } from 'ssh2';
+import { RcppError } from '../errors.js';
 import { logger } from '../log.js';
-import { parseRendezvousCommand } from '../rendezvous/commands.js';
 import { SOFTWARE, VERSION } from '../version.js';
-import { checkPassword, loadAccounts, type Account } from './accounts.js';
+import { AccountLocks } from './account-quota.js';
+import { loadAccounts } from './accounts.js';
+import { Admission, type Ticket } from './admission.js';
+import { serveConnection, Tally, type Peer, type Shared } from './connection.js';
+import { consoleSafe, LimitedLines } from './console-lines.js';
+import { Forwardings } from './forwardings.js';
 import { loadOrCreateHostKey, type HostKey } from './host-key.js';
-import { runRendezvousCommand } from './run-command.js';
+import { DEFAULT_LIMITS, type RendezvousLimits } from './limits.js';
+import { PasswordBackoff } from './password-backoff.js';
 
 const log = logger('rendezvous-server');
 
@@ -27,8 +31,14 @@ export interface RendezvousServerOptions {
   host: string;
   /** 0 = any free port. */
   port: number;
-  /** One line per notable event (logins, refusals), for the server's console. */
+  /** One line per notable event (logins, refusals), for the server's console; display-safe. */
   onEvent?: (text: string) => void;
+  /** Overrides of DEFAULT_LIMITS (tests use small ones). */
+  limits?: Partial<RendezvousLimits>;
+  /** Console lines anyone can cause are limited per this window (default 60 s). */
+  consoleWindowMs?: number;
+  /** The clock for back-off and console windows (tests). */
+  now?: () => number;
 }
 
 export interface RunningRendezvous {
@@ -38,131 +48,84 @@ export interface RunningRendezvous {
   close(): Promise<void>;
 }
 
-const FAILED_LOGIN_DELAY_MS = 400;
-
-interface Forwarding {
-  connection: Connection;
-}
-
 export async function startRendezvousServer(
   opts: RendezvousServerOptions,
 ): Promise<RunningRendezvous> {
+  const limits: RendezvousLimits = { ...DEFAULT_LIMITS, ...opts.limits };
   const hostKey = await loadOrCreateHostKey(opts.stateDir);
-  const forwardings = new Map<string, Forwarding>();
-  const event = (text: string): void => {
-    log(text);
-    opts.onEvent?.(text);
+  await loadAccounts(opts.stateDir); // refuses an accounts file others could change, at once
+  const say = (text: string): void => {
+    const safe = consoleSafe(text);
+    log(safe);
+    opts.onEvent?.(safe);
+  };
+  const window = { windowMs: opts.consoleWindowMs, now: opts.now };
+  const refusals = new LimitedLines(say, { ...window, what: 'refused logins and connections' });
+  const logins = new LimitedLines(say, { ...window, what: 'logins', perSource: 20, total: 60 });
+  const sockets = new Map<string, { socket: Socket; ticket: Ticket }>();
+  let port = opts.port;
+  const peers = new Set<Peer>();
+  const addressKey = (ip: string | undefined, port: number | undefined): string =>
+    `${ip ?? ''}|${port ?? ''}`;
+
+  const shared: Shared = {
+    stateDir: opts.stateDir,
+    limits,
+    backoff: new PasswordBackoff({
+      burst: limits.passwordBurstPerSource,
+      refillMs: limits.passwordRefillMs,
+      now: opts.now,
+    }),
+    forwardings: new Forwardings<Peer>(limits),
+    locks: new AccountLocks(),
+    connections: new Tally(),
+    channels: new Tally(),
+    socketChannels: new Tally(),
+    refusal: (source, text) => refusals.line(source, text),
+    login: (source, text) => logins.line(source, text),
+    localPort: () => port,
   };
 
-  const server = new ssh2.Server(
+  const ssh = new ssh2.Server(
     { hostKeys: [hostKey.privateKey], ident: `rcpp2p_${VERSION}` },
     (connection, info) => {
-      const remote = { ip: info.ip.replace(/^::ffff:/, ''), port: info.port };
-      let account: Account | undefined;
-      connection.on('error', (err) =>
-        log(`connection ${remote.ip}:${remote.port}: ${err.message}`),
-      );
-      connection.on('authentication', (ctx) => {
-        authenticate(ctx, opts.stateDir)
-          .then((found) => {
-            if (found) {
-              account = found;
-              ctx.accept();
-            } else {
-              event(`refused login of ${ctx.username} from ${remote.ip} (${ctx.method})`);
-              ctx.reject(['publickey', 'password', 'keyboard-interactive']);
-            }
-          })
-          .catch(() => ctx.reject());
-      });
-      connection.on('ready', () => {
-        const user = account as Account;
-        const home = resolve(opts.stateDir, 'home', user.user);
-        event(`${user.user} logged in from ${remote.ip}:${remote.port}`);
-        const key = (path: string): string => `${user.user}\0${path}`;
-        const insideHome = (path: string): boolean =>
-          !relative(home, resolve(home, path)).startsWith('..');
-
-        connection.on('session', (acceptSession) => {
-          const session = acceptSession();
-          session.on('exec', (acceptExec, _reject, { command }) => {
-            const channel = acceptExec();
-            runExec(channel, command, {
-              home,
-              remote,
-              localPort: (server.address() as AddressInfo).port,
-              unlinkSocket: (path) => {
-                const existing = forwardings.get(key(path));
-                if (existing) forwardings.delete(key(path));
-              },
-            }).catch((err: unknown) => {
-              channel.stderr.write(`rcpp2p rendezvous: ${(err as Error).message}\n`);
-              channel.exit(1);
-              channel.end();
-            });
-          });
-          session.on('shell', (_accept, reject) => reject());
-          session.on('pty', (_accept, reject) => reject?.());
-        });
-
-        connection.on('request', (accept, reject, requestName, info) => {
-          // ssh2's types list only tcpip-forward, but OpenSSH's streamlocal requests arrive here too.
-          const name = requestName as string;
-          const socketPath = (info as { socketPath?: string }).socketPath;
-          if (name === 'streamlocal-forward@openssh.com' && socketPath && insideHome(socketPath)) {
-            const current = forwardings.get(key(socketPath));
-            if (current && current.connection !== connection) {
-              reject?.();
-              return;
-            }
-            forwardings.set(key(socketPath), { connection });
-            accept?.();
-            return;
-          }
-          if (name === 'cancel-streamlocal-forward@openssh.com' && socketPath) {
-            if (forwardings.get(key(socketPath))?.connection === connection)
-              forwardings.delete(key(socketPath));
-            accept?.();
-            return;
-          }
-          reject?.();
-        });
-
-        connection.on('openssh.streamlocal', (accept, reject, info) => {
-          const target = forwardings.get(key(info.socketPath));
-          if (!target) {
-            reject();
-            return;
-          }
-          target.connection.openssh_forwardOutStreamLocal(info.socketPath, (err, upstream) => {
-            if (err) {
-              reject();
-              return;
-            }
-            splice(accept(), upstream);
-          });
-        });
-        connection.on('tcpip', (_accept, reject) => reject());
-      });
-      connection.on('close', () => {
-        for (const [k, f] of forwardings) if (f.connection === connection) forwardings.delete(k);
-      });
+      const entry = sockets.get(addressKey(info.ip, info.port));
+      if (!entry) {
+        connection.end();
+        return;
+      }
+      const peer: Peer = { connection, socket: entry.socket };
+      peers.add(peer);
+      connection.once('close', () => peers.delete(peer));
+      serveConnection(peer, entry.ticket, shared);
     },
   );
-  server.on('error', (err: Error) => log(`server error: ${err.message}`));
+  ssh.on('error', (err: Error) => log(`server error: ${err.message}`));
 
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  await mkdir(join(opts.stateDir, 'home'), { recursive: true, mode: 0o700 });
-  event(
-    `${SOFTWARE} rendezvous listening on ${opts.host}:${port}, host key ${hostKey.fingerprint}`,
+  const admission = new Admission(limits, (ticket) =>
+    refusals.line(
+      ticket.source,
+      `closed the connection from ${ticket.ip}: no login within ${limits.loginGraceMs / 1000} s`,
+    ),
   );
+  const tcp = net.createServer((socket) => {
+    socket.on('error', () => {});
+    const admitted = admission.admit(socket);
+    if (!admitted.ok) {
+      refusals.line(admitted.ip, `refused a connection from ${admitted.ip}: ${admitted.why}`);
+      socket.destroy();
+      return;
+    }
+    const key = addressKey(socket.remoteAddress, socket.remotePort);
+    sockets.set(key, { socket, ticket: admitted.ticket });
+    socket.once('close', () => sockets.delete(key));
+    ssh.injectSocket(socket);
+  });
+
+  await listen(tcp, opts.host, opts.port);
+  port = (tcp.address() as net.AddressInfo).port;
+  await mkdir(join(opts.stateDir, 'home'), { recursive: true, mode: 0o700 });
+  say(`${SOFTWARE} rendezvous listening on ${opts.host}:${port}, host key ${hostKey.fingerprint}`);
   let closing: Promise<void> | undefined;
   return {
     host: opts.host,
@@ -170,104 +133,54 @@ export async function startRendezvousServer(
     hostKey,
     close() {
       closing ??= new Promise<void>((done) => {
-        for (const f of forwardings.values()) f.connection.end();
-        server.close(() => done());
+        tcp.close(() => done());
+        for (const { socket } of sockets.values()) socket.destroy();
+        for (const peer of peers) peer.connection.end();
+        refusals.close();
+        logins.close();
       });
       return closing;
     },
   };
 }
 
-async function authenticate(ctx: AuthContext, stateDir: string): Promise<Account | undefined> {
-  const account = (await loadAccounts(stateDir)).find((a) => a.user === ctx.username);
-  switch (ctx.method) {
-    case 'publickey': {
-      if (!account) return undefined;
-      for (const line of account.authorizedKeys) {
-        const key = parseSshKey(line);
-        if (key === undefined) continue;
-        if (!key.getPublicSSH().equals(ctx.key.data)) continue;
-        // Without a signature the client only asks whether the key would do; with one, check it.
-        if (ctx.signature && ctx.blob && key.verify(ctx.blob, ctx.signature, ctx.hashAlgo) !== true)
-          return undefined;
-        return account;
-      }
-      return undefined;
-    }
-    case 'password': {
-      const ok = await checkPassword(ctx.password, account?.passwordHash);
-      if (!ok) await delay(FAILED_LOGIN_DELAY_MS);
-      return ok ? account : undefined;
-    }
-    case 'keyboard-interactive': {
-      const answers = await new Promise<string[]>((done) => {
-        ctx.prompt([{ prompt: 'Password: ', echo: false }], (responses) => done(responses));
-      });
-      const ok = await checkPassword(answers[0] ?? '', account?.passwordHash);
-      if (!ok) await delay(FAILED_LOGIN_DELAY_MS);
-      return ok ? account : undefined;
-    }
-    default:
-      return undefined;
-  }
-}
-
-async function runExec(
-  channel: ServerChannel,
-  command: string,
-  ctx: {
-    home: string;
-    remote: { ip: string; port: number };
-    localPort: number;
-    unlinkSocket: (path: string) => void;
-  },
-): Promise<void> {
-  const op = parseRendezvousCommand(command);
-  if (!op) {
-    channel.stderr.write("This is an rcpp2p rendezvous: it runs rcpp2p's own commands only.\n");
-    channel.exit(127);
-    channel.end();
-    return;
-  }
-  const result = await runRendezvousCommand(op, {
-    ...ctx,
-    readStdin: (limit) => readAll(channel, limit),
-  });
-  if (result.stdout.length > 0) channel.write(result.stdout);
-  if (result.stderr) channel.stderr.write(result.stderr);
-  channel.exit(result.code);
-  channel.end();
-}
-
-/** All of a channel's input, or 'too-large' (and the channel closed) past `limit` bytes. */
-function readAll(stream: Duplex, limit: number): Promise<Buffer | 'too-large'> {
-  return new Promise((resolveRead, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    stream.on('data', (d: Buffer) => {
-      length += d.length;
-      if (length > limit) {
-        resolveRead('too-large');
-        stream.destroy();
-        return;
-      }
-      chunks.push(d);
+function listen(server: net.Server, host: string, port: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => reject(listenError(err, host, port));
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      resolve();
     });
-    stream.once('end', () => resolveRead(Buffer.concat(chunks)));
-    stream.once('error', reject);
   });
 }
 
-/** Joins two channels both ways; either side closing closes the other. */
-function splice(a: Duplex, b: Duplex): void {
-  a.pipe(b);
-  b.pipe(a);
-  const closeBoth = (): void => {
-    a.destroy();
-    b.destroy();
-  };
-  a.once('close', closeBoth);
-  b.once('close', closeBoth);
-  a.on('error', closeBoth);
-  b.on('error', closeBoth);
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  const where = `Port ${port} on ${host}`;
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new RcppError(
+        'USAGE',
+        `${where} is already in use; is another rendezvous running?`,
+        'Pick another with --listen HOST:PORT.',
+        { cause: err },
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new RcppError(
+        'USAGE',
+        `${where} needs more privileges than rcpp2p has (ports below 1024 need root).`,
+        'Pick a port above 1023 with --listen HOST:PORT.',
+        { cause: err },
+      );
+    case 'EADDRNOTAVAIL':
+      return new RcppError(
+        'USAGE',
+        `${host} is not an address of this machine, so rcpp2p cannot listen on it.`,
+        'Pick one of its addresses (or 0.0.0.0 for all) with --listen HOST:PORT.',
+        { cause: err },
+      );
+    default:
+      return err;
+  }
 }

@@ -1,47 +1,103 @@
-// The thin adapter between the sans-IO protocol and a Duplex stream (a TLS socket in production).
+// FrameChannel: the thin adapter between the sans-IO protocol and a Duplex stream (a TLS socket in
+// production).
 //
 // Reading: every chunk goes through FrameDecoder; control frames are parsed into Messages at once
-// (keepalives are dropped here, they only prove the peer is alive) and queued with data frames.
-// Above `highWaterBytes` queued, the stream is paused until the reader catches up, so a fast or
-// hostile peer cannot make us buffer more than that plus one frame. read() returns queued items in
-// order, then the decoder's or the stream's failure, then CONNECTION_LOST once the peer has ended.
+// (keepalives are dropped here, they only prove the peer is alive) and queued with data frames (as
+// the chunk slices they arrived in, never copied). Each queued item is charged its payload plus
+// ITEM_OVERHEAD bytes; above `highWaterBytes` charged or `maxItems` items the stream is paused until
+// the reader has taken the queue down to a quarter of both, so a fast or hostile peer cannot make us
+// hold more than that plus one frame and one chunk. read() returns queued items in order, then the
+// peer's protocol failure or CONNECTION_LOST.
 //
-// Writing: control messages are written at once; data frames are a header and the payload written
-// corked (one writev, no copy); flush() waits for 'drain'. Every wait for the peer (a frame, a drain)
-// fails with TIMEOUT after idleTimeoutMs without anything from the peer, or with the signal's reason.
+// The reading state, every transition in step():
+//
+//   reading ──full──▶ paused ──room──▶ reading        (full: over a limit; room: down to a quarter)
+//   reading | paused ──bad frame──▶ failed             (stream paused; the rest of the input ignored)
+//   reading | paused | failed ──gone──▶ ended          (end, close or error of the stream)
+//   any ──closing──▶ closing                           (end() or destroy(): what arrives is dropped)
+//
+// read() in failed, ended or closing, once the queue is empty, throws lost(): the failure if there
+// was one, else CONNECTION_LOST. flush() throws the failure at once.
+//
+// Writing: control messages are written at once; a data frame is one buffer with the header in
+// front of the payload (sendFrame: the sender reads file bytes in behind the header's room), or a
+// header and a payload written corked (sendData); flush() waits for 'drain'.
+//
+// Waiting (read, flush) checks the signal on every call, even with items queued, and fails with
+// TIMEOUT when the peer makes no progress. Progress is a message other than keepalive, data bytes,
+// or a drain of our writes. A peer that sends only keepalives is busy (hashing, fsync): that is
+// allowed while keepalives keep coming within `idleTimeoutMs`, for at most `busyLimitMs` in all, so
+// keepalives alone cannot hold a connection for ever.
 
+import { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { abortError, RcppError } from '../errors.js';
-import { encodeControl, encodeDataHeader, FrameDecoder } from '../protocol/frames.js';
+import {
+  encodeControl,
+  encodeDataHeader,
+  FrameDecoder,
+  putDataHeader,
+} from '../protocol/frames.js';
 import { decodeMessage, type Message } from '../protocol/messages.js';
 
-export type Incoming = { kind: 'message'; msg: Message } | { kind: 'data'; payload: Buffer };
+export type Incoming =
+  | { kind: 'message'; msg: Message }
+  /** A data frame's payload as the slices it arrived in (`length` bytes in all). */
+  | { kind: 'data'; pieces: Buffer[]; length: number };
 
 export interface ChannelOptions {
   /** Who is at the other end, for sentences: "the server ASUS", "client laptop". */
   peer: string;
-  /** Fail a wait for the peer after this long without a frame from it; 0 waits forever. */
+  /** Fail a wait after this long without progress or keepalive from the peer; 0 waits forever. */
   idleTimeoutMs: number;
+  /** Fail a wait after this long with keepalives but no progress (default 10 x idleTimeoutMs). */
+  busyLimitMs?: number;
+  /** Charged bytes queued before the stream is paused (default 4 MiB). */
   highWaterBytes?: number;
+  /** Items queued before the stream is paused (default 4096). */
+  maxItems?: number;
 }
 
+/** What a queued item costs beyond its payload: the JS objects that carry it. */
+export const ITEM_OVERHEAD = 64;
+
 const RESUME_HINT = 'Run the command again; transfers resume from where they stopped.';
+
+type ReadState =
+  | { s: 'reading' }
+  | { s: 'paused' }
+  | { s: 'failed'; error: RcppError }
+  | { s: 'ended'; failure: RcppError | undefined; streamError: Error | undefined }
+  | { s: 'closing' };
+
+type ReadEvent =
+  | { e: 'full' }
+  | { e: 'room' }
+  | { e: 'bad'; error: RcppError }
+  | { e: 'gone'; streamError?: Error }
+  | { e: 'closing' };
+
+interface Slot {
+  item: Incoming;
+  charge: number;
+}
 
 export class FrameChannel {
   /** Who is at the other end, for sentences; the client learns the server's name from welcome. */
   peer: string;
   idleTimeoutMs: number;
+  private readonly busyLimitMs: number | undefined;
   private readonly decoder = new FrameDecoder();
   private readonly highWater: number;
-  private queue: ({ item: Incoming; bytes: number } | undefined)[] = [];
+  private readonly maxItems: number;
+  private state: ReadState = { s: 'reading' };
+  private queue: (Slot | undefined)[] = [];
   private head = 0;
   private queuedBytes = 0;
-  private paused = false;
-  private discarding = false;
-  private ended = false;
-  private failure: RcppError | undefined;
-  private streamError: Error | undefined;
   private readonly waiters = new Set<() => void>();
+  /** When the peer last sent anything (a keepalive or progress), and last made progress. */
+  private lastHeard = Date.now();
+  private lastProgress = Date.now();
   private lastSentAt = Date.now();
   private heartbeat: NodeJS.Timeout | undefined;
 
@@ -51,51 +107,104 @@ export class FrameChannel {
   ) {
     this.peer = opts.peer;
     this.idleTimeoutMs = opts.idleTimeoutMs;
+    this.busyLimitMs = opts.busyLimitMs;
     this.highWater = opts.highWaterBytes ?? 4 * 1024 * 1024;
+    this.maxItems = opts.maxItems ?? 4096;
     stream.on('data', this.onData);
-    stream.on('end', this.onEnd);
-    stream.on('close', this.onEnd);
-    stream.on('error', (err: Error) => {
-      this.streamError ??= err;
-      this.onEnd();
-    });
-    stream.on('drain', this.wake);
+    stream.on('end', () => this.step({ e: 'gone' }));
+    stream.on('close', () => this.step({ e: 'gone' }));
+    stream.on('error', (err: Error) => this.step({ e: 'gone', streamError: err }));
+    stream.on('drain', this.onDrain);
   }
 
-  private readonly wake = (): void => {
-    for (const w of [...this.waiters]) w();
-  };
+  /** Every change of the reading state, with its effect on the stream. */
+  private step(ev: ReadEvent): void {
+    const st = this.state;
+    let next: ReadState = st;
+    switch (ev.e) {
+      case 'full':
+        if (st.s === 'reading') next = { s: 'paused' };
+        break;
+      case 'room':
+        if (st.s === 'paused') next = { s: 'reading' };
+        break;
+      case 'bad':
+        if (st.s === 'reading' || st.s === 'paused') next = { s: 'failed', error: ev.error };
+        break;
+      case 'gone':
+        if (st.s === 'reading' || st.s === 'paused' || st.s === 'failed') {
+          const failure = st.s === 'failed' ? st.error : undefined;
+          next = { s: 'ended', failure, streamError: ev.streamError };
+        }
+        break;
+      case 'closing':
+        if (st.s !== 'closing') next = { s: 'closing' };
+        break;
+    }
+    if (next === st) return;
+    this.state = next;
+    if (next.s === 'paused' || next.s === 'failed') this.stream.pause();
+    else if (next.s === 'closing' || (next.s === 'reading' && st.s === 'paused')) {
+      this.stream.resume();
+    }
+    if (next.s !== 'paused' && next.s !== 'reading') this.wake();
+  }
 
-  private readonly onEnd = (): void => {
-    this.ended = true;
+  private wake(): void {
+    for (const w of [...this.waiters]) w();
+  }
+
+  private readonly onDrain = (): void => {
+    this.lastHeard = this.lastProgress = Date.now();
     this.wake();
   };
 
   private readonly onData = (chunk: Buffer): void => {
-    if (this.discarding || this.failure) return;
+    if (this.state.s !== 'reading' && this.state.s !== 'paused') return;
+    const dataBefore = this.decoder.dataBytes;
+    let heard = false;
+    let queued = false;
     try {
       for (const frame of this.decoder.push(chunk)) {
         if (frame.kind === 'data') {
-          this.enqueue({ kind: 'data', payload: frame.payload }, frame.payload.length);
+          this.enqueue({ kind: 'data', pieces: frame.pieces, length: frame.length }, frame.length);
+          queued = true;
           continue;
         }
         const msg = decodeMessage(frame.payload);
-        if (msg.t !== 'keepalive') this.enqueue({ kind: 'message', msg }, frame.payload.length);
+        heard = true;
+        if (msg.t === 'keepalive') continue;
+        this.enqueue({ kind: 'message', msg }, frame.payload.length);
+        this.lastProgress = Date.now();
+        queued = true;
       }
       if (this.decoder.failure) throw this.decoder.failure;
     } catch (err) {
-      this.failure = err instanceof RcppError ? err : new RcppError('PROTOCOL_ERROR', String(err));
+      const error = err instanceof RcppError ? err : new RcppError('PROTOCOL_ERROR', String(err));
+      this.step({ e: 'bad', error });
     }
-    if (this.queuedBytes > this.highWater && !this.paused && !this.failure) {
-      this.paused = true;
-      this.stream.pause();
+    if (this.decoder.dataBytes !== dataBefore) this.lastProgress = Date.now();
+    if (heard || this.decoder.dataBytes !== dataBefore) this.lastHeard = Date.now();
+    if (this.queuedBytes > this.highWater || this.queue.length - this.head > this.maxItems) {
+      this.step({ e: 'full' });
     }
-    this.wake();
+    if (queued) this.wake();
   };
 
-  private enqueue(item: Incoming, bytes: number): void {
-    this.queue.push({ item, bytes });
-    this.queuedBytes += bytes;
+  private enqueue(item: Incoming, payloadBytes: number): void {
+    const charge = payloadBytes + ITEM_OVERHEAD;
+    this.queue.push({ item, charge });
+    this.queuedBytes += charge;
+  }
+
+  /** What is queued and not read yet: items and the bytes they are charged. */
+  get queued(): { items: number; bytes: number } {
+    return { items: this.queue.length - this.head, bytes: this.queuedBytes };
+  }
+
+  /** The reading state's name (for tests and debugging). */
+  get readState(): ReadState['s'] {
+    return this.state.s;
   }
 
   /** The next queued item, without waiting. */
@@ -110,23 +219,27 @@ export class FrameChannel {
       this.queue = this.queue.slice(this.head);
       this.head = 0;
     }
-    this.queuedBytes -= slot.bytes;
-    const item = slot.item;
-    if (this.paused && this.queuedBytes <= this.highWater / 4) {
-      this.paused = false;
-      this.stream.resume();
+    this.queuedBytes -= slot.charge;
+    if (
+      this.state.s === 'paused' &&
+      this.queuedBytes <= this.highWater / 4 &&
+      this.queue.length - this.head <= this.maxItems / 4
+    ) {
+      this.step({ e: 'room' });
     }
-    return item;
+    return slot.item;
   }
 
   /** The next frame from the peer; throws its failure, TIMEOUT, ABORTED or CONNECTION_LOST. */
   async read(signal?: AbortSignal): Promise<Incoming> {
+    const since = Date.now();
     for (;;) {
+      if (signal?.aborted) throw abortError(signal);
       const item = this.poll();
       if (item) return item;
-      if (this.failure) throw this.failure;
-      if (this.ended) throw this.lost();
-      await this.wait(signal, 'a message');
+      const s = this.state.s;
+      if (s === 'failed' || s === 'ended' || s === 'closing') throw this.lost();
+      await this.wait(signal, 'a message', since);
     }
   }
 
@@ -141,7 +254,7 @@ export class FrameChannel {
   }
 
   get writable(): boolean {
-    return !this.ended && !this.stream.destroyed && !this.stream.writableEnded;
+    return this.state.s !== 'ended' && !this.stream.destroyed && !this.stream.writableEnded;
   }
 
   send(msg: Message): void {
@@ -162,11 +275,50 @@ export class FrameChannel {
     return !this.stream.writableNeedDrain;
   }
 
-  /** Waits until the stream's write buffer has drained. */
+  /**
+   * Writes one data frame held in one buffer: FRAME_HEADER_BYTES of room (filled in here), then the
+   * payload. One write, where header + payload would make TLS copy both into one new buffer.
+   * `reusable` runs once the stream is done with `frame`, so the caller may fill it again: on a
+   * socket (TLS included) after the write completed, since the bytes were copied or encrypted by
+   * then; never on other streams, which may hand the buffer itself to a reader.
+   */
+  sendFrame(frame: Buffer, reusable?: () => void): boolean {
+    if (!this.writable) throw this.lost();
+    putDataHeader(frame);
+    if (reusable && this.stream instanceof Socket) {
+      this.stream.write(frame, (err) => {
+        if (!err) reusable();
+      });
+    } else {
+      this.stream.write(frame);
+    }
+    this.lastSentAt = Date.now();
+    return !this.stream.writableNeedDrain;
+  }
+
+  /**
+   * Runs `writes` (sends) with the stream corked, so they leave in one write (one TLS record);
+   * returns false when the peer is behind (then flush() before writing more).
+   */
+  batch(writes: () => void): boolean {
+    this.stream.cork();
+    try {
+      writes();
+    } finally {
+      this.stream.uncork();
+    }
+    return !this.stream.writableNeedDrain;
+  }
+
+  /** Waits until the stream's write buffer has drained; throws the peer's failure at once. */
   async flush(signal?: AbortSignal): Promise<void> {
-    while (this.stream.writableNeedDrain) {
+    const since = Date.now();
+    for (;;) {
+      if (signal?.aborted) throw abortError(signal);
+      if (this.state.s === 'failed') throw this.state.error;
+      if (!this.stream.writableNeedDrain) return;
       if (!this.writable) throw this.lost();
-      await this.wait(signal, 'room to write');
+      await this.wait(signal, 'room to write', since);
     }
   }
 
@@ -197,8 +349,7 @@ export class FrameChannel {
    */
   async end(graceMs = 2000, opts: { sendFin?: boolean } = {}): Promise<void> {
     this.stopHeartbeat();
-    this.discarding = true;
-    if (this.paused) this.stream.resume();
+    this.step({ e: 'closing' });
     if (this.stream.destroyed) return;
     if (opts.sendFin !== false && !this.stream.writableEnded) this.stream.end();
     await new Promise<void>((resolve) => {
@@ -219,23 +370,48 @@ export class FrameChannel {
 
   destroy(): void {
     this.stopHeartbeat();
-    this.discarding = true;
+    this.step({ e: 'closing' });
     this.stream.destroy();
   }
 
+  /** Why reading stopped: the peer's protocol failure, or CONNECTION_LOST. */
   lost(): RcppError {
-    if (this.failure) return this.failure;
-    const why = this.streamError ? ` (${this.streamError.message})` : '';
+    const st = this.state;
+    if (st.s === 'failed') return st.error;
+    if (st.s === 'ended' && st.failure) return st.failure;
+    const streamError = st.s === 'ended' ? st.streamError : undefined;
+    const why = streamError ? ` (${streamError.message})` : '';
     const mid = this.decoder.pendingBytes > 0 ? ' in the middle of a frame' : '';
     return new RcppError(
       'CONNECTION_LOST',
       `The connection to ${this.peer} closed${mid}${why}.`,
       RESUME_HINT,
-      { cause: this.streamError },
+      { cause: streamError },
     );
   }
 
-  private wait(signal: AbortSignal | undefined, what: string): Promise<void> {
+  /** When a wait that began at `since` times out, and the sentence it then fails with. */
+  private deadline(since: number, what: string): { at: number; sentence: string } {
+    const idle = this.idleTimeoutMs;
+    const busy = this.busyLimitMs ?? 10 * idle;
+    const quiet = Math.max(since, this.lastHeard) + idle;
+    const stalled = Math.max(since, this.lastProgress) + busy;
+    if (quiet <= stalled) {
+      return {
+        at: quiet,
+        sentence: `Waited ${formatMs(idle)} for ${what} from ${this.peer} without hearing from it.`,
+      };
+    }
+    return {
+      at: stalled,
+      sentence:
+        `Waited ${formatMs(busy)} for ${what} from ${this.peer}; it kept the connection open ` +
+        'but sent nothing else.',
+    };
+  }
+
+  /** Resolves on the next event (an item queued, a state change, a drain); rejects on timeout or abort. */
+  private wait(signal: AbortSignal | undefined, what: string, since: number): Promise<void> {
     return new Promise((resolve, reject) => {
       if (signal?.aborted) {
         reject(abortError(signal));
@@ -255,20 +431,20 @@ export class FrameChannel {
         cleanup();
         reject(abortError(signal!));
       };
+      // Re-armed while the peer keeps the deadline moving, so a busy stream costs no timer per chunk.
+      const arm = (): void => {
+        const { at, sentence } = this.deadline(since, what);
+        const left = at - Date.now();
+        if (left > 0) {
+          timer = setTimeout(arm, left);
+          return;
+        }
+        cleanup();
+        reject(new RcppError('TIMEOUT', sentence, RESUME_HINT));
+      };
       this.waiters.add(onWake);
       signal?.addEventListener('abort', onAbort, { once: true });
-      if (this.idleTimeoutMs > 0) {
-        timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new RcppError(
-              'TIMEOUT',
-              `Waited ${formatMs(this.idleTimeoutMs)} for ${what} from ${this.peer} without hearing from it.`,
-              RESUME_HINT,
-            ),
-          );
-        }, this.idleTimeoutMs);
-      }
+      if (this.idleTimeoutMs > 0) arm();
     });
   }
 }

@@ -196,12 +196,12 @@ export async function receiveFiles(
       const item = await ch.read(opts.signal);
       const step = order.step(
         item.kind === 'data'
-          ? { kind: 'data', length: item.payload.length }
+          ? { kind: 'data', length: item.length }
           : { kind: 'message', msg: item.msg },
       );
       if (step.do === 'data') {
         if (!sink || item.kind !== 'data') continue; // a file we gave up on: drop its bytes
-        await sink.write(item.payload);
+        await sink.write(item.pieces);
         if (sink.error) await giveUp(step.i, sink.error);
         else ev.bytes?.(step.i, sink.received);
         continue;

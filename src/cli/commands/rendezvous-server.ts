@@ -8,6 +8,8 @@ import { checkPeerName } from '../../peer.js';
 import {
   hashPassword,
   loadAccounts,
+  MAX_PASSWORD_CHARS,
+  MIN_PASSWORD_CHARS,
   normalizePublicKey,
   saveAccounts,
 } from '../../rendezvous-server/accounts.js';
@@ -37,32 +39,35 @@ export async function rendezvousServerCommand(
   const stateDir = resolve(ctx.io.cwd, flags.state ?? defaultStateDir(ctx.io.env));
   if (flags.addAccount !== undefined) return addAccount(ctx, stateDir, flags);
   const { host, port } = parseListen(flags.listen ?? '0.0.0.0:2222');
+  const accounts = await loadAccounts(stateDir);
   const running = await startRendezvousServer({
     stateDir,
     host,
     port,
     onEvent: (text) => ctx.view.onProgress({ type: 'note', text }),
   });
-  const accounts = await loadAccounts(stateDir);
-  if (accounts.length === 0) {
+  try {
+    if (accounts.length === 0) {
+      ctx.view.onProgress({
+        type: 'note',
+        text: `No accounts yet: add one with rcpp2p --rendezvous-server --state ${stateDir} --add-account NAME --authorized-key ~/.ssh/id_ed25519.pub`,
+      });
+    }
     ctx.view.onProgress({
       type: 'note',
-      text: `No accounts yet: add one with rcpp2p --rendezvous-server --state ${stateDir} --add-account NAME --authorized-key ~/.ssh/id_ed25519.pub`,
+      text: `Set up a peer that trusts it with: rcpp2p --configure --trust-host-key ${running.hostKey.fingerprint}`,
     });
+    ctx.view.onProgress({
+      type: 'note',
+      text: `Peers should trust this host key: ${running.hostKey.publicLine} (${running.hostKey.fingerprint}). Press Ctrl-C to stop.`,
+    });
+    await new Promise<void>((done) => {
+      if (ctx.signal.aborted) done();
+      else ctx.signal.addEventListener('abort', () => done(), { once: true });
+    });
+  } finally {
+    await running.close();
   }
-  ctx.view.onProgress({
-    type: 'note',
-    text: `Set up a peer that trusts it with: rcpp2p --configure --trust-host-key ${running.hostKey.fingerprint}`,
-  });
-  ctx.view.onProgress({
-    type: 'note',
-    text: `Peers should trust this host key: ${running.hostKey.publicLine} (${running.hostKey.fingerprint}). Press Ctrl-C to stop.`,
-  });
-  await new Promise<void>((done) => {
-    if (ctx.signal.aborted) done();
-    else ctx.signal.addEventListener('abort', () => done(), { once: true });
-  });
-  await running.close();
   return 0;
 }
 
@@ -89,17 +94,34 @@ async function addAccount(
       if (!existing.authorizedKeys.includes(key)) existing.authorizedKeys.push(key);
     }
   }
-  if (flags.password) {
-    const password = await ctx.ask(`New password for ${user}:`, { secret: true });
-    if (password.length < 8)
-      throw new RcppError('USAGE', 'Use a password of at least 8 characters.');
-    existing.passwordHash = await hashPassword(password);
-  }
+  if (flags.password) existing.passwordHash = await hashPassword(await askNewPassword(ctx, user));
   await saveAccounts(stateDir, [...accounts.filter((a) => a.user !== user), existing]);
   ctx.view.print(
     `Account ${user} saved in ${stateDir} (${existing.authorizedKeys.length} key(s)${existing.passwordHash ? ', password' : ''}).`,
   );
   return 0;
+}
+
+/** Asks for a new password twice; refuses a short one and two that differ. */
+async function askNewPassword(ctx: CommandContext, user: string): Promise<string> {
+  const password = await ctx.ask(`New password for ${user}:`, { secret: true });
+  const length = [...password].length;
+  if (length < MIN_PASSWORD_CHARS || password.length > MAX_PASSWORD_CHARS) {
+    throw new RcppError(
+      'USAGE',
+      `That password has ${length} characters; a rendezvous password needs ${MIN_PASSWORD_CHARS} to ${MAX_PASSWORD_CHARS}.`,
+      'Anyone who can reach the rendezvous can guess at it: a few unrelated words make a good one.',
+    );
+  }
+  const again = await ctx.ask(`The same password again:`, { secret: true });
+  if (again !== password) {
+    throw new RcppError(
+      'USAGE',
+      'The two passwords differ, so nothing was changed.',
+      'Run the command again and type the same password twice.',
+    );
+  }
+  return password;
 }
 
 function parseListen(text: string): { host: string; port: number } {

@@ -3,7 +3,7 @@ import { Duplex, PassThrough } from 'node:stream';
 import { describe, it } from 'node:test';
 import { isRcppError } from '../../../src/errors.js';
 import { encodeControl, encodeDataHeader } from '../../../src/protocol/frames.js';
-import { FrameChannel } from '../../../src/transfer/channel.js';
+import { FrameChannel, ITEM_OVERHEAD } from '../../../src/transfer/channel.js';
 
 /** Two in-memory Duplex ends: what one writes, the other reads. */
 function pair(): [Duplex, Duplex, PassThrough] {
@@ -22,17 +22,42 @@ function code(err: unknown): string {
   return err.code;
 }
 
+/** Resolves once `cond()` holds; fails the test after 5 s (polls every 5 ms). */
+async function until(cond: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!cond()) {
+    if (Date.now() > deadline) assert.fail(`still waiting for ${what} after 5 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/** The settled outcome of `p`, or 'pending' if it has not settled within `ms`. */
+async function within<T>(p: Promise<T>, ms: number): Promise<T | 'pending'> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      p,
+      new Promise<'pending'>((r) => (timer = setTimeout(() => r('pending'), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+const KEEPALIVE = encodeControl({ t: 'keepalive' });
+
 describe('FrameChannel', () => {
   it('delivers messages and data in order and drops keepalives', async () => {
     const [a, b] = pair();
     const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 1000 });
-    a.write(encodeControl({ t: 'keepalive' }));
+    a.write(KEEPALIVE);
     a.write(encodeControl({ t: 'file', i: 0, offset: 0 } as never));
     a.write(Buffer.concat([encodeDataHeader(3), Buffer.from('abc')]));
     a.write(encodeControl({ t: 'done' }));
     assert.deepEqual(await ch.readMessage(), { t: 'file', i: 0, offset: 0 });
     const data = await ch.read();
-    assert.ok(data.kind === 'data' && data.payload.toString() === 'abc');
+    assert.ok(data.kind === 'data' && Buffer.concat(data.pieces).toString() === 'abc');
+    assert.equal(data.length, 3);
     assert.deepEqual(await ch.readMessage(), { t: 'done' });
     ch.destroy();
   });
@@ -48,12 +73,35 @@ describe('FrameChannel', () => {
     const [, b] = pair();
     const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 0 });
     const ac = new AbortController();
-    setTimeout(() => ac.abort(), 20);
-    await assert.rejects(ch.read(ac.signal), (err) => code(err) === 'ABORTED');
-    // AbortSignal.timeout's timer does not keep the event loop alive, so abort by hand with its reason.
+    const pending = ch.read(ac.signal);
+    ac.abort();
+    await assert.rejects(pending, (err) => code(err) === 'ABORTED');
     const timed = new AbortController();
-    setTimeout(() => timed.abort(new DOMException('timed out', 'TimeoutError')), 10);
-    await assert.rejects(ch.read(timed.signal), (err) => code(err) === 'TIMEOUT');
+    const waiting = ch.read(timed.signal);
+    timed.abort(new DOMException('timed out', 'TimeoutError'));
+    await assert.rejects(waiting, (err) => code(err) === 'TIMEOUT');
+    ch.destroy();
+  });
+
+  it('sees an abort on every read, even with frames queued (Ctrl-C while behind the sender)', async () => {
+    const [a, b] = pair();
+    const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 1000 });
+    for (let n = 0; n < 3; n++) a.write(Buffer.concat([encodeDataHeader(4), Buffer.from('data')]));
+    await until(() => ch.queued.items === 3, 'three queued frames');
+    const ac = new AbortController();
+    assert.equal((await ch.read(ac.signal)).kind, 'data');
+    ac.abort();
+    await assert.rejects(ch.read(ac.signal), (err) => code(err) === 'ABORTED');
+    assert.equal(ch.queued.items, 2, 'the aborted read took nothing');
+    ch.destroy();
+  });
+
+  it('sees an abort in flush even when no drain is needed', async () => {
+    const [, b] = pair();
+    const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 1000 });
+    const ac = new AbortController();
+    ac.abort();
+    await assert.rejects(ch.flush(ac.signal), (err) => code(err) === 'ABORTED');
     ch.destroy();
   });
 
@@ -63,6 +111,7 @@ describe('FrameChannel', () => {
     a.end(encodeControl({ t: 'bye' }));
     assert.deepEqual(await ch.readMessage(), { t: 'bye' });
     await assert.rejects(ch.read(), (err) => code(err) === 'CONNECTION_LOST');
+    assert.equal(ch.readState, 'ended');
   });
 
   it('says when the peer stopped in the middle of a frame', async () => {
@@ -75,12 +124,26 @@ describe('FrameChannel', () => {
     );
   });
 
-  it('reports a decoding failure after the frames before it', async () => {
+  it('reports a decoding failure after the frames before it, and stops reading', async () => {
     const [a, b] = pair();
     const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 1000 });
     a.write(Buffer.concat([encodeControl({ t: 'done' }), Buffer.from([7, 0, 0, 0, 0])]));
     assert.deepEqual(await ch.readMessage(), { t: 'done' });
     await assert.rejects(ch.read(), (err) => code(err) === 'PROTOCOL_ERROR');
+    assert.equal(ch.readState, 'failed');
+    assert.ok(b.isPaused(), 'a failed channel reads nothing more');
+    ch.destroy();
+    assert.equal(ch.readState, 'closing');
+  });
+
+  it('refuses an empty data frame', async () => {
+    const [a, b] = pair();
+    const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 1000 });
+    a.write(Buffer.from([2, 0, 0, 0, 0]));
+    await assert.rejects(
+      ch.read(),
+      (err) => code(err) === 'PROTOCOL_ERROR' && /empty data frame/.test((err as Error).message),
+    );
     ch.destroy();
   });
 
@@ -93,7 +156,7 @@ describe('FrameChannel', () => {
     });
     const frame = Buffer.concat([encodeDataHeader(1024 * 1024), Buffer.alloc(1024 * 1024)]);
     for (let n = 0; n < 12; n++) a.write(frame);
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => ch.readState === 'paused', 'the channel to pause');
     assert.ok(b.isPaused(), 'the stream is paused');
     assert.ok(
       wire.readableLength + b.readableLength > 0,
@@ -105,6 +168,91 @@ describe('FrameChannel', () => {
       assert.equal(item.kind, 'data');
       got++;
     }
+    assert.equal(ch.readState, 'reading');
+    ch.destroy();
+  });
+
+  it('charges each queued item a fixed overhead and caps the count: tiny frames cannot pile up', async () => {
+    const [a, b, wire] = pair();
+    const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 1000, maxItems: 1000 });
+    const tiny = Buffer.concat([encodeDataHeader(1), Buffer.from('x')]);
+    let largestChunk = 0;
+    b.on('data', (c: Buffer) => (largestChunk = Math.max(largestChunk, c.length)));
+    const batch = Buffer.concat(Array.from({ length: 10_000 }, () => tiny));
+    for (let n = 0; n < 10; n++) a.write(batch); // 100,000 frames of 1 byte, 600 kB on the wire
+    await until(() => ch.readState === 'paused', 'the channel to pause');
+    const { items, bytes } = ch.queued;
+    // At most one chunk past the cap: the stream hands over whole chunks.
+    assert.ok(items <= 1000 + largestChunk / tiny.length, `${items} items queued`);
+    assert.ok(items < 100_000, 'not everything was queued');
+    assert.equal(bytes, items * (1 + ITEM_OVERHEAD));
+    assert.ok(wire.readableLength + b.readableLength > 0, 'the rest waits in the stream');
+    ch.destroy();
+  });
+
+  it(
+    'times out a read whose peer sends only keepalives, after the busy limit',
+    { timeout: 10_000 },
+    async () => {
+      const [a, b] = pair();
+      const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 100, busyLimitMs: 400 });
+      const beat = setInterval(() => a.write(KEEPALIVE), 20);
+      try {
+        const started = Date.now();
+        const outcome = await within(
+          ch.read().then(
+            () => 'read something',
+            (err: unknown) => code(err),
+          ),
+          3000,
+        );
+        assert.equal(outcome, 'TIMEOUT', 'keepalives alone held the read');
+        assert.ok(Date.now() - started >= 400, 'keepalives kept it past the idle timeout');
+      } finally {
+        clearInterval(beat);
+        ch.destroy();
+      }
+    },
+  );
+
+  it(
+    'times out a flush whose peer never reads but sends keepalives',
+    { timeout: 10_000 },
+    async () => {
+      const [a, b] = pair();
+      const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 100, busyLimitMs: 400 });
+      ch.sendData(Buffer.alloc(1024 * 1024)); // the peer reads none of it
+      const beat = setInterval(() => a.write(KEEPALIVE), 20);
+      try {
+        const outcome = await within(
+          ch.flush().then(
+            () => 'drained',
+            (err: unknown) => code(err),
+          ),
+          3000,
+        );
+        assert.equal(outcome, 'TIMEOUT', 'keepalives alone held the flush');
+      } finally {
+        clearInterval(beat);
+        ch.destroy();
+      }
+    },
+  );
+
+  it('fails a flush at once when the peer breaks the protocol meanwhile', async () => {
+    const [a, b] = pair();
+    const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 0 });
+    ch.sendData(Buffer.alloc(1024 * 1024)); // the peer reads none of it
+    const flushing = ch.flush();
+    a.write(Buffer.from([2, 0, 0, 0, 0]));
+    const outcome = await within(
+      flushing.then(
+        () => 'drained',
+        (err: unknown) => code(err),
+      ),
+      3000,
+    );
+    assert.equal(outcome, 'PROTOCOL_ERROR');
     ch.destroy();
   });
 
