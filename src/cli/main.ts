@@ -134,6 +134,13 @@ async function run(ctx: CommandContext, opts: Options, chosen: Chosen): Promise<
         force: opts.force === true,
       });
     }
+    case 'send':
+      return (await import('./commands/send.js')).sendCommand(ctx, chosen.files);
+    case 'receive':
+      return (await import('./commands/receive.js')).receiveCommand(ctx, chosen.code, {
+        to: opts.to,
+        force: opts.force === true,
+      });
     case 'servers':
       return (await import('./commands/servers.js')).serversCommand(ctx);
     case 'search':

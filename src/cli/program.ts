@@ -18,6 +18,8 @@ export interface Options extends Partial<ConfigureFlags> {
   server?: string;
   get?: string[];
   put?: string[];
+  send?: string[];
+  receive?: string;
   to?: string;
   force?: boolean;
   json?: boolean;
@@ -39,7 +41,9 @@ export type Chosen =
   | { mode: 'search'; pattern: string }
   | { mode: 'forgetPeer'; name: string }
   | { mode: 'filelist'; server: string; folder: string }
-  | { mode: 'get' | 'put'; server: string; files: string[] };
+  | { mode: 'get' | 'put'; server: string; files: string[] }
+  | { mode: 'send'; files: string[] }
+  | { mode: 'receive'; code: string };
 
 /** The mode flags, by mode. */
 export const MODES = {
@@ -50,6 +54,8 @@ export const MODES = {
   search: 'search',
   get: 'get',
   put: 'put',
+  send: 'send',
+  receive: 'receive',
   demo: 'demo',
   rendezvousServer: 'rendezvous-server',
   forgetPeer: 'forget-peer',
@@ -64,6 +70,8 @@ const FLAG_MODES = [
   'search',
   'get',
   'put',
+  'send',
+  'receive',
   'demo',
   'rendezvousServer',
   'forgetPeer',
@@ -76,6 +84,10 @@ const SIMILAR: Record<string, string> = {
   pull: 'get',
   upload: 'put',
   push: 'put',
+  share: 'send',
+  give: 'send',
+  take: 'receive',
+  recv: 'receive',
   dir: 'ls',
   files: 'ls',
   filelist: 'ls',
@@ -97,6 +109,8 @@ Examples:
   rcpp2p ls ASUS                          list the files of file server ASUS (= --filelist ASUS)
   rcpp2p get ASUS photos/2024 notes.txt   download into this folder (= --get ...; --to DIR)
   rcpp2p put ASUS report.pdf --to inbox   upload into the server's folder inbox (= --put ...)
+  rcpp2p send report.pdf photos           offer files once; prints a code like 7-kobaru-tesimo
+  rcpp2p receive 7-kobaru-tesimo          on the other machine: take them (= --receive CODE)
   rcpp2p servers                          every file server: online or not, files, likely path
   rcpp2p search beach                     find files on every file server (= --search; '*.jpg')
   rcpp2p --demo                           see it work on this machine, nothing to set up
@@ -173,6 +187,18 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     )
     .addOption(
       new Option(
+        '--send <FILE...>',
+        'offer files or folders once, to whoever runs --receive with the code it prints',
+      ).conflicts(exclusive('send')),
+    )
+    .addOption(
+      new Option(
+        '--receive <CODE>',
+        'receive what --send offered under CODE, into this folder (--to DIR)',
+      ).conflicts(exclusive('receive')),
+    )
+    .addOption(
+      new Option(
         '--forget-peer <NAME>',
         'forget the identity remembered for a peer (known_peers), to accept its new one',
       ).conflicts(exclusive('forgetPeer')),
@@ -191,7 +217,7 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
     )
     .optionsGroup('Options:')
     .option('--config <path>', 'config file of this peer', defaultConfigPath(io.env))
-    .option('--to <folder>', 'get: local folder to save into; put: folder on the server')
+    .option('--to <folder>', 'get, receive: local folder to save into; put: folder on the server')
     .option('--force', 'replace files that already exist')
     .option('--json', 'print one JSON object per finished operation on stdout')
     .option(
@@ -291,6 +317,18 @@ export function buildProgram(io: CliIo, choose: (c: Chosen) => void = () => {}):
       noModeFlag('put');
       choose({ mode: 'put', server, files });
     });
+  sub('send', 'offer files or folders once; prints the code to receive them (same as --send)')
+    .argument('<FILE...>', 'local files or folders')
+    .action((files: string[]) => {
+      noModeFlag('send');
+      choose({ mode: 'send', files });
+    });
+  sub('receive', 'receive what rcpp2p send offered (same as --receive; --to DIR)')
+    .argument('<CODE>', 'the code the sender printed, e.g. 7-kobaru-tesimo')
+    .action((code: string) => {
+      noModeFlag('receive');
+      choose({ mode: 'receive', code });
+    });
   sub('ls', "list a file server's files (same as --filelist)")
     .alias('list')
     .argument('<SERVER>', 'the file server')
@@ -326,6 +364,10 @@ function fromFlags(program: Command): Chosen {
   if (value('servers')) return { mode: 'servers' };
   const pattern = value('search');
   if (typeof pattern === 'string') return { mode: 'search', pattern };
+  const send = value('send');
+  if (send !== undefined) return { mode: 'send', files: words('send') };
+  const receive = value('receive');
+  if (typeof receive === 'string') return { mode: 'receive', code: receive };
   const forget = value('forgetPeer');
   if (typeof forget === 'string') return { mode: 'forgetPeer', name: forget };
   if (value('filelist') !== undefined) {
@@ -354,7 +396,7 @@ function unknownCommand(program: Command, word: string): never {
   const suggestion = similar ? ` Did you mean "rcpp2p ${similar}"?` : '';
   program.error(
     `error: unknown command "${word}".${suggestion}\n` +
-      'Commands: get, put, ls (list), servers, search, serve, help; or the options in rcpp2p --help.',
+      'Commands: get, put, send, receive, ls (list), servers, search, serve, help; or the options in rcpp2p --help.',
     { exitCode: 2, code: 'commander.unknownCommand' },
   );
 }

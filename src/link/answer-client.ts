@@ -15,7 +15,12 @@ import { formatEndpoint, relayKindOf, type SignalingKind } from '../peer.js';
 import type { OnProgress } from '../progress.js';
 import type { RendezvousDirectory } from '../rendezvous/directory.js';
 import { parsePeerRecord, type PeerRecord } from '../rendezvous/peer-record.js';
-import { readSignal, writeSignal, type SignalAddresses } from '../rendezvous/signaling.js';
+import {
+  readSignal,
+  writeSignal,
+  type SignalAddresses,
+  type SignalMessage,
+} from '../rendezvous/signaling.js';
 import { recordSentAhead } from '../rendezvous/signaling-transport.js';
 import type { Identity } from '../secure/identity.js';
 import type { KnownPeers } from '../secure/known-peers.js';
@@ -51,7 +56,14 @@ export interface AnswerContext {
   signaling: SignalingKind;
   /** Aborted when the file server stops. */
   signal: AbortSignal;
+  /**
+   * A one-shot send admits its receiver by the code instead of a client record and pinning: the
+   * client it returns (the request's fingerprint, once proven), or a refusal thrown.
+   */
+  introduce?: (request: ConnectionRequest) => PeerRecord;
 }
+
+export type ConnectionRequest = Extract<SignalMessage, { t: 'request' }>;
 
 /** A set-up in progress, so that relay channels for it can find it. */
 export interface PendingSetup {
@@ -76,34 +88,10 @@ export async function answerSignaling(
   }
   // Alive and on it: the client keeps waiting however busy we are, instead of calling us hung.
   writeSignal(channel, { t: 'received', session: request.session });
-  const client =
-    recordAhead(channel, request.client) ??
-    (await ctx.directory.read('client', request.client, ctx.signal).catch((err: unknown) => {
-      refuse(channel, err);
-      throw err;
-    }));
-  if (client === undefined) {
-    const err = new RcppError(
-      'PEER_REFUSED',
-      `File server ${ctx.serverName} does not know a client named ${request.client}.`,
-      'Run rcpp2p --addclient on the client machine to register it on the rendezvous.',
-    );
-    refuse(channel, err);
-    ctx.onProgress?.({ type: 'server:refused', client: request.client, message: err.message });
-    return;
-  }
-  try {
-    await ctx.trust.reload();
-    admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
-  } catch (err) {
-    refuse(channel, err);
-    ctx.onProgress?.({
-      type: 'server:refused',
-      client: client.name,
-      message: (err as RcppError).message,
-    });
-    return;
-  }
+  const client = ctx.introduce
+    ? introduced(channel, request, ctx.introduce, ctx)
+    : await registeredClient(channel, request, ctx);
+  if (client === undefined) return;
 
   const stop = new AbortController();
   const setupWindow = deadline(
@@ -168,6 +156,63 @@ export async function answerSignaling(
     // Relay channels may still arrive a moment after the client chose; keep the entry briefly.
     setTimeout(() => pending.delete(request.session), 5000).unref();
   }
+}
+
+/** A one-shot send's receiver, admitted by its proof of the code (or refused: undefined). */
+function introduced(
+  channel: Duplex,
+  request: ConnectionRequest,
+  introduce: NonNullable<AnswerContext['introduce']>,
+  ctx: AnswerContext,
+): PeerRecord | undefined {
+  try {
+    return introduce(request);
+  } catch (err) {
+    refuse(channel, err);
+    ctx.onProgress?.({
+      type: 'server:refused',
+      client: request.client,
+      message: (err as Error).message,
+    });
+    return undefined;
+  }
+}
+
+/** The requesting client's record, admitted by the server's policy (or refused: undefined). */
+async function registeredClient(
+  channel: Duplex,
+  request: ConnectionRequest,
+  ctx: AnswerContext,
+): Promise<PeerRecord | undefined> {
+  const client =
+    recordAhead(channel, request.client) ??
+    (await ctx.directory.read('client', request.client, ctx.signal).catch((err: unknown) => {
+      refuse(channel, err);
+      throw err;
+    }));
+  if (client === undefined) {
+    const err = new RcppError(
+      'PEER_REFUSED',
+      `File server ${ctx.serverName} does not know a client named ${request.client}.`,
+      'Run rcpp2p --addclient on the client machine to register it on the rendezvous.',
+    );
+    refuse(channel, err);
+    ctx.onProgress?.({ type: 'server:refused', client: request.client, message: err.message });
+    return undefined;
+  }
+  try {
+    await ctx.trust.reload();
+    admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+  } catch (err) {
+    refuse(channel, err);
+    ctx.onProgress?.({
+      type: 'server:refused',
+      client: client.name,
+      message: (err as RcppError).message,
+    });
+    return undefined;
+  }
+  return client;
 }
 
 /**
@@ -271,7 +316,8 @@ function secureAndServe(
     signal: ctx.signal,
   })
     .then(async ({ socket, peer }) => {
-      await rememberProven(ctx.trust, client, ctx.onProgress);
+      // A send's receiver is introduced by the code for this once: nothing to remember.
+      if (!ctx.introduce) await rememberProven(ctx.trust, client, ctx.onProgress);
       // The client keeps one stream and closes the others unused: announce a stream once it
       // carries the client's first bytes. (The file server's 'data' listener is added in the same
       // tick by onLink, so both see that first chunk.)

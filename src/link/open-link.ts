@@ -22,6 +22,7 @@ import { describeAge, type PeerRecord } from '../rendezvous/peer-record.js';
 import {
   readSignal,
   writeSignal,
+  type Introduction,
   type SignalAddresses,
   type SignalMessage,
 } from '../rendezvous/signaling.js';
@@ -72,6 +73,16 @@ export interface ClientLinkOptions {
   paths?: readonly PathKind[];
   /** Ask our router to map a port for this one set-up (UPnP, NAT-PMP, PCP). */
   portMapping?: PortMappingSettings;
+  /** Receiving a one-shot send: the code vouches for the sender, and for us, instead of pins. */
+  introduction?: SendIntroduction;
+}
+
+/** How a receiver of a one-shot send (rcpp2p --receive) trusts the sender and is trusted. */
+export interface SendIntroduction {
+  /** Throws unless the sender's record proves it was written by someone holding the code. */
+  checkSender(record: PeerRecord): void;
+  /** What the request carries for this set-up: our fingerprint and our proof of the code. */
+  introduce(session: string): Introduction;
 }
 
 export const DEFAULT_ANSWER_TIMEOUT_MS = 10_000;
@@ -110,7 +121,8 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
       role: 'server',
       lastSeen: record.lastSeen,
     });
-    checkPinned(opts.trust, record);
+    if (opts.introduction) opts.introduction.checkSender(record);
+    else checkPinned(opts.trust, record);
     const route = routeTo(
       {
         session: joined.session,
@@ -121,6 +133,13 @@ export async function openLink(opts: ClientLinkOptions): Promise<Link> {
       },
       record.signaling,
     );
+    if (route === undefined && opts.introduction) {
+      throw new RcppError(
+        'NO_PATH',
+        'The sender is waiting in periodic mode, which cannot carry a send (the rendezvous host allows neither forwarding nor remote commands).',
+        'Use a rendezvous host that allows TCP forwarding, or send with --put to a file server.',
+      );
+    }
     if (route === undefined) {
       await router?.close();
       return await openPeriodicLink(joined, record, {
@@ -264,7 +283,13 @@ async function request(
   signal: AbortSignal,
 ): Promise<SignalAddresses> {
   try {
-    writeSignal(channel, { t: 'request', session, client: opts.clientName, ...self });
+    writeSignal(channel, {
+      t: 'request',
+      session,
+      client: opts.clientName,
+      ...self,
+      ...(opts.introduction && { introduction: opts.introduction.introduce(session) }),
+    });
     const read = (readSignalWith: AbortSignal): Promise<SignalMessage> =>
       readSignal(channel, { signal: readSignalWith }).catch((err: unknown) => {
         throw isRcppError(err) && err.code === 'CONNECTION_LOST'
@@ -349,7 +374,7 @@ async function race(
     });
     writeSignal(channel, { t: 'chosen', session, path: winner.candidate.path });
     channel.end();
-    await rememberProven(opts.trust, record, opts.onProgress);
+    if (!opts.introduction) await rememberProven(opts.trust, record, opts.onProgress);
     const setupMs = Date.now() - started;
     opts.onProgress?.({
       type: 'link:established',

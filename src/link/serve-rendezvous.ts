@@ -16,9 +16,15 @@ import { logger } from '../log.js';
 import type { PortMapping } from '../nat/port-mapping/port-mapping.js';
 import type { PunchPlan } from '../nat/punch-plan.js';
 import { SharedListener } from '../nat/shared-listener.js';
+import { freeLocalPort } from '../net/tcp.js';
 import type { OnProgress } from '../progress.js';
 import { relayKindOf, type SignalingKind } from '../peer.js';
-import { selfRecord, type PeerRecord, type SignalingOffer } from '../rendezvous/peer-record.js';
+import {
+  selfRecord,
+  type PeerRecord,
+  type SendOffer,
+  type SignalingOffer,
+} from '../rendezvous/peer-record.js';
 import { readSignal, writeSignal } from '../rendezvous/signaling.js';
 import {
   knock,
@@ -46,6 +52,7 @@ const log = logger('serve');
 export interface ServeRendezvousOptions {
   rendezvous: RendezvousSettings;
   auth: SshAuth;
+  /** The punch port; 0: any free port, kept for the whole run (a send). */
   localPort: number;
   serverName: string;
   identity: Identity;
@@ -69,6 +76,11 @@ export interface ServeRendezvousOptions {
   onSession?: (joined: Joined, signal: AbortSignal) => void;
   /** Ask the router to map the punch port (UPnP, NAT-PMP, PCP) while serving. */
   portMapping?: PortMappingSettings;
+  /**
+   * A one-shot send instead of a file server: the offer goes into the record, and clients are
+   * admitted by `introduce` (their proof of the code) instead of their records and known_peers.
+   */
+  send?: { offer: SendOffer; introduce: NonNullable<AnswerContext['introduce']> };
 }
 
 const FATAL = new Set([
@@ -112,7 +124,8 @@ interface ServeState {
   portIsOurs?: () => void;
 }
 
-export async function serveRendezvous(opts: ServeRendezvousOptions): Promise<void> {
+export async function serveRendezvous(options: ServeRendezvousOptions): Promise<void> {
+  const opts = options.localPort === 0 ? { ...options, localPort: await freeLocalPort() } : options;
   let portIsOurs: () => void = () => {};
   const ours = new Promise<void>((resolve) => (portIsOurs = resolve));
   const router = startServerMapping(opts.portMapping, opts.localPort, ours, opts.onProgress);
@@ -221,6 +234,7 @@ async function serveOneSession(
       signaling: 'records',
       signal,
       ...(opts.onProgress && { onProgress: opts.onProgress }),
+      ...(opts.send && { introduce: opts.send.introduce }),
     };
     const pending = new Map<string, PendingSetup>();
     const onChannel = (channel: Duplex): void => {
@@ -253,7 +267,12 @@ async function serveOneSession(
       selfRecord(
         { role: 'server', name: opts.serverName, fingerprint: opts.identity.fingerprint },
         joined.self,
-        { online, signaling: offer, pollSeconds: opts.pollSeconds },
+        {
+          online,
+          signaling: offer,
+          pollSeconds: opts.pollSeconds,
+          ...(opts.send && { offer: opts.send.offer }),
+        },
       );
     /** Publishes us as online and remembers which record that was (see refuseIfNameLive). */
     const publishOnline = async (): Promise<void> => {
@@ -284,7 +303,8 @@ async function serveOneSession(
         publishOnline().catch((err: unknown) => log(`heartbeat failed: ${(err as Error).message}`));
       }, heartbeatMs),
     );
-    if (offer.via === 'records') timers.push(startPolling(ctx, opts));
+    // (A send admits no client records: a host with nothing live cannot carry one.)
+    if (offer.via === 'records' && !opts.send) timers.push(startPolling(ctx, opts));
 
     const ended = await Promise.race([
       session.closed,
@@ -389,7 +409,15 @@ async function handleChannel(
   }
   if (open.kind === 'signal') {
     if (pending.size >= MAX_PENDING_SETUPS) {
-      throw new RcppError('BUSY', 'Too many connection set-ups at once.');
+      // Said to the client, so it reports a busy server instead of one that hung up.
+      writeSignal(channel, {
+        t: 'refuse',
+        code: 'BUSY',
+        message: `File server ${ctx.serverName} is setting up ${pending.size} connections at once, its limit.`,
+        hint: 'Try again in a few seconds.',
+      });
+      channel.end();
+      return;
     }
     await answerSignaling(channel, ctx, pending);
     return;

@@ -136,3 +136,15 @@ export function describeConnectError(err: unknown, what: string): RcppError | un
       return undefined;
   }
 }
+
+/** A TCP port that nothing on this machine listens on right now (the kernel's choice). */
+export function freeLocalPort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}

@@ -49,7 +49,10 @@ export class RendezvousDirectory {
     return (await this.hello(role, name, signal)).record;
   }
 
-  /** Every readable record of one role; damaged ones are skipped (and logged). */
+  /**
+   * Every readable record of one role; damaged ones are skipped (and logged), and so are one-shot
+   * sends (records with an offer): they wait like file servers but serve nothing.
+   */
   async list(role: Role, signal: AbortSignal): Promise<PeerRecord[]> {
     const result = await this.run(
       renderRendezvousCommand({ op: 'list', dir: this.dir, role }),
@@ -60,7 +63,8 @@ export class RendezvousDirectory {
       try {
         const raw = JSON.parse(text) as { name?: unknown };
         if (typeof raw.name !== 'string') continue;
-        records.push(parsePeerRecord(text, { role, name: raw.name }));
+        const record = parsePeerRecord(text, { role, name: raw.name });
+        if (record.offer === undefined) records.push(record);
       } catch (err) {
         log(`skipping a damaged ${role} record: ${(err as Error).message}`);
       }

@@ -66,7 +66,23 @@ export interface PeerRecord {
   pollSeconds?: number;
   /** Clients in periodic mode: a pending connection request. */
   request?: PeriodicRequest;
+  /** A one-shot send (rcpp2p --send): what the receiver checks before it trusts this record. */
+  offer?: SendOffer;
 }
+
+/**
+ * The offer of a one-shot send, in the sender's record (named send-<nameplate>). Everyone in the
+ * account can write records, so the receiver trusts the fingerprint only when `proof` shows the
+ * writer knew the code (secure/send-code.ts).
+ */
+export interface SendOffer {
+  /** ISO time after which the sender stops waiting. */
+  expires: string;
+  /** HMAC(code's key, the sender's fingerprint), hex. */
+  proof: string;
+}
+
+export const SEND_PROOF = /^[0-9a-f]{64}$/;
 
 /** What a peer learned about itself in one address family (IPv4 or IPv6). */
 export interface FamilyReach {
@@ -100,7 +116,7 @@ const REQUEST_ID = /^[0-9a-f]{8,64}$/;
 export function selfRecord(
   who: { role: Role; name: string; fingerprint: string },
   addresses: PeerAddresses,
-  extra: Pick<PeerRecord, 'online' | 'signaling' | 'pollSeconds' | 'request'> = {},
+  extra: Pick<PeerRecord, 'online' | 'signaling' | 'pollSeconds' | 'request' | 'offer'> = {},
 ): PeerRecord {
   return {
     v: 1,
@@ -164,6 +180,13 @@ export function parsePeerRecord(text: string, expected: { role: Role; name: stri
       at: isoTime(q, 'at'),
       external: q.endpoint('external'),
       ...(q.has('lanPort') && { lanPort: q.int('lanPort', 1, 65535) }),
+    };
+  }
+  if (f.has('offer')) {
+    const o = f.obj('offer');
+    record.offer = {
+      expires: isoTime(o, 'expires'),
+      proof: o.str('proof', 64, SEND_PROOF, 'is not a send proof'),
     };
   }
   return record;

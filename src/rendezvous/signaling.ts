@@ -15,7 +15,14 @@ import { abortError, isErrorCode, RcppError, type ErrorCode } from '../errors.js
 import { NAT_KINDS, PATH_KINDS, PEER_NAME, type Endpoint, type PathKind } from '../peer.js';
 import { displaySafe } from '../protocol/text.js';
 import { fields, type Complaint, type Fields } from '../validate.js';
-import { familyReach, readMapped, SIGNALING_TOKEN, type PeerAddresses } from './peer-record.js';
+import {
+  familyReach,
+  FINGERPRINT,
+  readMapped,
+  SEND_PROOF,
+  SIGNALING_TOKEN,
+  type PeerAddresses,
+} from './peer-record.js';
 
 export const SIGNAL_VERSION = 1;
 export const MAX_SIGNAL_LINE = 16 * 1024;
@@ -46,7 +53,12 @@ export function openMessage(purpose: ChannelPurpose, token?: string): OpenMessag
 
 export type SignalMessage =
   | OpenMessage
-  | ({ t: 'request'; session: string; client: string } & SignalAddresses)
+  | ({
+      t: 'request';
+      session: string;
+      client: string;
+      introduction?: Introduction;
+    } & SignalAddresses)
   | { t: 'received'; session: string }
   | ({ t: 'accept'; session: string; server: string } & SignalAddresses)
   | { t: 'refuse'; code: ErrorCode; message: string; hint: string }
@@ -54,6 +66,15 @@ export type SignalMessage =
   | { t: 'pong' };
 
 const SESSION_ID = /^[0-9a-f]{32}$/;
+
+/**
+ * What a receiver of a one-shot send brings instead of a client record (it need not be registered):
+ * its certificate fingerprint, and proof that it knows the code (secure/send-code.ts).
+ */
+export interface Introduction {
+  fingerprint: string;
+  proof: string;
+}
 
 const complain: Complaint = (where, problem) =>
   new RcppError('PROTOCOL_ERROR', `Bad signaling message (${where}): ${problem}.`);
@@ -111,8 +132,23 @@ export function parseSignal(line: string): SignalMessage {
         ? { t, v, kind, session: session(), ...token }
         : { t, v, kind, ...token };
     }
-    case 'request':
-      return { t, session: session(), client: f.str('client', 64, PEER_NAME), ...addresses(f) };
+    case 'request': {
+      const request = {
+        t,
+        session: session(),
+        client: f.str('client', 64, PEER_NAME),
+        ...addresses(f),
+      };
+      if (!f.has('introduction')) return request;
+      const i = f.obj('introduction');
+      return {
+        ...request,
+        introduction: {
+          fingerprint: i.str('fingerprint', 64, FINGERPRINT, 'is not a certificate fingerprint'),
+          proof: i.str('proof', 64, SEND_PROOF, 'is not a send proof'),
+        },
+      };
+    }
     case 'received':
       return { t, session: session() };
     case 'accept':

@@ -91,7 +91,8 @@ export async function putCommand(
   });
 }
 
-function report(
+/** Prints each file's outcome (and JSON with --json); the exit code for the whole transfer. */
+export function report(
   ctx: CommandContext,
   serverName: string,
   results: TransferResult[],

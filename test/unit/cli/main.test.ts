@@ -91,6 +91,18 @@ describe('rcpp2p words and flags', () => {
     ['serve', ['serve'], [], { mode: 'serve' }],
     ['servers', ['servers'], ['--servers'], { mode: 'servers' }],
     ['search', ['search', '*.jpg'], ['--search', '*.jpg'], { mode: 'search', pattern: '*.jpg' }],
+    [
+      'send',
+      ['send', 'a.pdf', 'photos'],
+      ['--send', 'a.pdf', 'photos'],
+      { mode: 'send', files: ['a.pdf', 'photos'] },
+    ],
+    [
+      'receive',
+      ['receive', '7-kobaru-tesimo'],
+      ['--receive', '7-kobaru-tesimo'],
+      { mode: 'receive', code: '7-kobaru-tesimo' },
+    ],
   ];
   for (const [name, words, flags, expected] of same) {
     it(`"rcpp2p ${words.join(' ')}" is "rcpp2p ${flags.join(' ')}" (${name})`, () => {
@@ -162,8 +174,8 @@ describe('rcpp2p words and flags', () => {
   const mistakes: [string, string[], RegExp][] = [
     [
       'an unknown word',
-      ['send', 'x'],
-      /^error: unknown command "send"\.\nCommands: get, put, ls \(list\), servers, search, serve, help/,
+      ['mail', 'x'],
+      /^error: unknown command "mail"\.\nCommands: get, put, send, receive, ls \(list\), servers, search, serve, help/,
     ],
     [
       'a habit from other tools',
