@@ -76,6 +76,8 @@ export interface ServeRendezvousOptions {
   onSession?: (joined: Joined, signal: AbortSignal) => void;
   /** Ask the router to map the punch port (UPnP, NAT-PMP, PCP) while serving. */
   portMapping?: PortMappingSettings;
+  /** Connection set-ups in progress at once; more are refused with BUSY (default 64). */
+  maxPendingSetups?: number;
   /**
    * A one-shot send instead of a file server: the offer goes into the record, and clients are
    * admitted by `introduce` (their proof of the code) instead of their records and known_peers.
@@ -237,8 +239,9 @@ async function serveOneSession(
       ...(opts.send && { introduce: opts.send.introduce }),
     };
     const pending = new Map<string, PendingSetup>();
+    const limit = opts.maxPendingSetups ?? MAX_PENDING_SETUPS;
     const onChannel = (channel: Duplex): void => {
-      handleChannel(channel, ctx, pending).catch((err: unknown) => {
+      handleChannel(channel, ctx, pending, limit).catch((err: unknown) => {
         log(`channel failed: ${(err as Error).message}`);
         channel.destroy();
       });
@@ -393,6 +396,7 @@ async function handleChannel(
   channel: Duplex,
   ctx: AnswerContext,
   pending: Map<string, PendingSetup>,
+  maxPending: number,
 ): Promise<void> {
   const wait = deadline(
     ctx.signal,
@@ -408,7 +412,7 @@ async function handleChannel(
     return;
   }
   if (open.kind === 'signal') {
-    if (pending.size >= MAX_PENDING_SETUPS) {
+    if (pending.size >= maxPending) {
       // Said to the client, so it reports a busy server instead of one that hung up.
       writeSignal(channel, {
         t: 'refuse',

@@ -316,6 +316,25 @@ describe('the link layer on loopback (embedded rendezvous, no root)', () => {
     }
   });
 
+  it('a file server at its limit of set-ups in progress refuses the next client with BUSY, in words', async () => {
+    const server = await startServer(w, { maxPendingSetups: 1 });
+    try {
+      await addClient(w);
+      // A set-up stays counted for a few seconds after its link is made (late relay channels).
+      const first = await openLink(await clientOptions(w));
+      await first.close();
+      await assert.rejects(
+        refusedLink(await clientOptions(w)),
+        (err: unknown) =>
+          isRcppError(err) &&
+          err.code === 'BUSY' &&
+          /is setting up 1 connections at once, its limit/.test(err.message),
+      );
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a second file server with the same name and another identity is refused: NAME_IN_USE', async () => {
     server = await startServer(w);
     await assert.rejects(

@@ -6,7 +6,8 @@
 // that guesses the code cannot get the files and ends the send.
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -177,6 +178,41 @@ describe('send and receive through an OpenSSH rendezvous', { skip: skipUnless(ha
     assert.equal(forced.code, 0, forced.stdout + forced.stderr);
     assert.equal(sha256(await readFile(join(inbox, 'video.bin'))), box.files.get('video.bin'));
     await second.sender.waitExit(20_000);
+  });
+
+  it('a receiver killed mid-transfer resumes from its partial file when the sender sends again', async () => {
+    const big = randomBytes(256 * 1024 * 1024);
+    await writeFile(join(box.dir, 'huge.bin'), big);
+    const inbox = join(peers.root, 'inbox-resume');
+    await mkdir(inbox);
+    const first = await startSend(peers, ['huge.bin'], box.dir);
+    const receiver = peers.spawn('bob', ['receive', first.code], inbox);
+    // kill -9 once a part of the file is on disk (in the partial file, never in huge.bin)
+    const partialSize = async (): Promise<number> => {
+      for (const name of await readdir(inbox)) {
+        if (name !== 'huge.bin') return (await stat(join(inbox, name))).size;
+      }
+      return 0;
+    };
+    for (let i = 0; i < 1500 && (await partialSize()) < 16 * 1024 * 1024; i++) {
+      if (receiver.hasExited()) break;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    process.kill(receiver.pid, 'SIGKILL');
+    await receiver.exited;
+    const kept = await partialSize();
+    assert.ok(kept > 0 && kept < big.length, `a partial file of ${kept} bytes was left`);
+    assert.equal(existsSync(join(inbox, 'huge.bin')), false, 'no half file under the real name');
+    const cut = await first.sender.waitExit(30_000);
+    assert.notEqual(cut.code, 0, 'the sender says the transfer did not finish');
+
+    const second = await startSend(peers, ['huge.bin'], box.dir);
+    const r = await peers.run('bob', ['receive', second.code], inbox);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /Resuming huge\.bin from /);
+    assert.equal(sha256(await readFile(join(inbox, 'huge.bin'))), sha256(big));
+    assert.equal((await second.sender.waitExit(20_000)).code, 0);
+    await rm(join(box.dir, 'huge.bin'));
   });
 
   it('an offer rewritten by another account member (its fingerprint swapped) is refused, and nothing arrives', async () => {
