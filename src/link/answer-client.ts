@@ -61,6 +61,8 @@ export interface AnswerContext {
    * client it returns (the request's fingerprint, once proven), or a refusal thrown.
    */
   introduce?: (request: ConnectionRequest) => PeerRecord;
+  /** Reads a client's record (default: the directory's read, one remote command each). */
+  readClient?: (name: string, signal: AbortSignal) => Promise<PeerRecord | undefined>;
 }
 
 export type ConnectionRequest = Extract<SignalMessage, { t: 'request' }>;
@@ -188,9 +190,10 @@ async function registeredClient(
   request: ConnectionRequest,
   ctx: AnswerContext,
 ): Promise<PeerRecord | undefined> {
+  const read = ctx.readClient ?? ((name, signal) => ctx.directory.read('client', name, signal));
   const client =
     recordAhead(channel, request.client) ??
-    (await ctx.directory.read('client', request.client, ctx.signal).catch((err: unknown) => {
+    (await read(request.client, ctx.signal).catch((err: unknown) => {
       refuse(channel, err);
       throw err;
     }));

@@ -33,6 +33,7 @@ import {
   type SignalingListener,
   type SignalingPlace,
 } from '../rendezvous/signaling-transport.js';
+import { ClientRecordReader } from '../rendezvous/client-records.js';
 import type { SshAuth } from '../rendezvous/ssh-auth.js';
 import type { Identity } from '../secure/identity.js';
 import type { KnownPeers } from '../secure/known-peers.js';
@@ -221,6 +222,7 @@ async function serveOneSession(
   let onStop: (() => void) | undefined;
   let listener: SignalingListener | undefined;
   let offMapping: (() => void) | undefined;
+  let records: ClientRecordReader | undefined;
   try {
     await refuseIfNameLive(joined, place, opts, state);
     const ctx: AnswerContext = {
@@ -238,6 +240,11 @@ async function serveOneSession(
       ...(opts.onProgress && { onProgress: opts.onProgress }),
       ...(opts.send && { introduce: opts.send.introduce }),
     };
+    // One running command reads client records for the whole session (saves one per set-up).
+    const reader = new ClientRecordReader(session, directory, signal);
+    records = reader;
+    void reader.start();
+    ctx.readClient = (name, readSignal) => reader.read(name, readSignal);
     const pending = new Map<string, PendingSetup>();
     const limit = opts.maxPendingSetups ?? MAX_PENDING_SETUPS;
     const onChannel = (channel: Duplex): void => {
@@ -336,6 +343,7 @@ async function serveOneSession(
     // One listener per session on the process-wide signal, removed with the session.
     if (onStop) opts.signal.removeEventListener('abort', onStop);
     offMapping?.();
+    records?.close();
     for (const t of timers) clearInterval(t);
     sessionStop.abort();
     await listener?.close(AbortSignal.timeout(GOODBYE_TIMEOUT_MS)).catch(() => {});

@@ -106,6 +106,10 @@ export async function runRendezvousCommand(op: RendezvousOp, ctx: CommandContext
     case 'unlink-socket':
       ctx.unlinkSocket(socketPath(ctx.home, op.dir, op.name));
       return 0;
+    case 'read-clients':
+      // File servers read client records through a long-running command to save one command per
+      // connection on OpenSSH; here every command is answered in-process, so they use `hello`.
+      return refuse(ctx, 'client records are read with one command each here');
     case 'watch':
     case 'ask':
       // The exec signaling transport is for SSH servers that forward nothing. This server forwards

@@ -15,6 +15,11 @@ export type RendezvousOp =
   | { op: 'hello'; dir: string; role: Role; name: string }
   /** Read every record of one role. */
   | { op: 'list'; dir: string; role: Role }
+  /**
+   * A file server's reader of client records, running for its session: each client name it reads
+   * on stdin is answered on stdout with `record JSON` (the record's first line) or `none`.
+   */
+  | { op: 'read-clients'; dir: string }
   /** Write one record from stdin, atomically (temp file + rename). */
   | { op: 'publish'; dir: string; role: Role; name: string }
   /** Remove a file server's stale signaling socket before it binds the name again. */
@@ -82,6 +87,13 @@ const TEMPLATES: Record<RendezvousOp['op'], string> = {
   list:
     `/bin/sh -c 'cd && d={dir} && for f in "$d/{role}s/"*.json; do` +
     ` [ -f "$f" ] && { printf "record "; cat "$f"; echo; }; done; echo end'`,
+  // Prints "rcpp2p read-clients 1", then answers each line of stdin (a client name) with one
+  // line, in order; it ends when stdin closes. Only builtins run per name.
+  'read-clients':
+    `/bin/sh -c 'cd && d={dir}/clients && echo "rcpp2p read-clients 1";` +
+    ` while IFS= read -r n; do case $n in ""|.*|*[!A-Za-z0-9._-]*) echo none; continue;; esac;` +
+    ` x=; { IFS= read -r x < "$d/$n.json"; } 2>/dev/null;` +
+    ` if [ -n "$x" ]; then printf "record %s\\n" "$x"; else echo none; fi; done'`,
   publish:
     `/bin/sh -c 'umask 077; cd && d={dir} && mkdir -p "$d/{role}s" && t="$d/{role}s/.{name}.json.$$"` +
     ` && cat > "$t" && mv -f "$t" "$d/{role}s/{name}.json"'`,

@@ -107,7 +107,7 @@ export interface PeerAddresses {
 }
 
 export const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}$/;
-const MAX_RECORD_BYTES = 16 * 1024;
+export const MAX_RECORD_BYTES = 16 * 1024;
 const MAX_LOCAL_ENDPOINTS = 16;
 const ISO_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,9})?(Z|[+-]\d\d:\d\d)$/;
 const REQUEST_ID = /^[0-9a-f]{8,64}$/;
