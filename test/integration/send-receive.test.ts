@@ -301,6 +301,10 @@ describe('send and receive through the embedded rendezvous', () => {
     const data = randomBytes(200_000);
     await writeFile(join(dir, 'report.pdf'), data);
     const { sender, code } = await startSend(peers, ['report.pdf'], dir);
+    // a send waits like a file server, but it is not one: --servers leaves it out
+    const servers = await peers.run('bob', ['servers', '--json']);
+    assert.equal(servers.code, 0, servers.stdout + servers.stderr);
+    assert.doesNotMatch(servers.stdout + servers.stderr, /send-\d/);
     const inbox = join(peers.root, 'in');
     await mkdir(inbox);
     const got = await peers.run('bob', ['--receive', code, '--to', inbox]);

@@ -133,6 +133,10 @@ async function offerOnce(
     // Every path the receiver's race secured arrives here; it marks the one it kept.
     if (busy || !(await waitForKeptMark(link.stream, signal)) || busy) return;
     busy = true;
+    ctx.view.onProgress({
+      type: 'note',
+      text: `Encrypted with TLS 1.3; the receiver knew the code and proved identity ${link.peerFingerprint}.`,
+    });
     const started = Date.now();
     try {
       const client = await FileClient.open(link.stream, {
