@@ -23,9 +23,11 @@ import { ReceiveOrder } from '../protocol/receive-order.js';
 import { quote } from '../protocol/text.js';
 import type { FrameChannel } from './channel.js';
 import { FileSink, syncDirs, type Prepared } from './receive-file.js';
-import { sendFile, type SendSpec } from './send-file.js';
+import { isSmallSend, sendFile, type SendSpec } from './send-file.js';
 
 const MAX_COMMITS = 32;
+/** Bytes of small files' frames sent in one go (see FrameChannel.hold). */
+const HOLD_BYTES = 64 * 1024;
 const log = logger('transfer');
 
 export type FileOutcome =
@@ -92,6 +94,9 @@ export async function sendFiles(
   for (const { spec, resume } of files) {
     drainPeer();
     if (outcomes.has(spec.i)) continue; // the receiver gave up on it already
+    // Small files go out together, HOLD_BYTES at a time; a large one streams on its own.
+    if (isSmallSend(spec, resume)) ch.hold();
+    else ch.release();
     const started = Date.now();
     const outcome = await sendFile(ch, spec, resume, {
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -113,6 +118,7 @@ export async function sendFiles(
       });
       record(spec.i, { ok: false, error: outcome.error });
     }
+    if (ch.pendingBytes >= HOLD_BYTES) await ch.flush(opts.signal);
   }
   ch.send({ t: 'done' });
   await ch.flush(opts.signal);
