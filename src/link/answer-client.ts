@@ -92,6 +92,9 @@ export async function answerSignaling(
     ? introduced(channel, request, ctx.introduce, ctx)
     : await registeredClient(channel, request, ctx);
   if (client === undefined) return;
+  log(
+    `request from ${request.client}: admitted ${Date.now() - started} ms after the channel opened`,
+  );
 
   const stop = new AbortController();
   const setupWindow = deadline(
@@ -126,6 +129,7 @@ export async function answerSignaling(
       ),
       ...(listener && mapped && { mapped }),
     };
+    log(`answering ${request.client} ${Date.now() - started} ms after the channel opened`);
     writeSignal(channel, {
       t: 'accept',
       session: request.session,

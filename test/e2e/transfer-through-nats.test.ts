@@ -115,6 +115,25 @@ for (const kind of RENDEZVOUS_KINDS) {
         assert.match(r.stderr, /No file server named NOSUCH/);
         assert.match(r.stderr, /Known file servers: ASUS/);
       });
+
+      // Last: it freezes the server. A stopped process (or a laptop gone to sleep) keeps its SSH
+      // session, so its record still says online; the client must not wait without limit.
+      it('a frozen (SIGSTOPped) file server makes a get fail after the answer deadline, exit 4', async () => {
+        process.kill(server.pid, 'SIGSTOP');
+        try {
+          const r = await peers.client(['--get', 'ASUS', 'small.txt', '--force'], {
+            timeoutMs: 40_000,
+          });
+          assert.equal(r.code, 4, describeRun(r));
+          assert.match(r.stderr, /Found file server ASUS/);
+          assert.match(
+            r.stderr,
+            /File server ASUS does not answer \(asleep or hung\?\); it did not reply within 10 s/,
+          );
+        } finally {
+          process.kill(server.pid, 'SIGCONT');
+        }
+      });
     },
   );
 }

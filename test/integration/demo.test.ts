@@ -45,6 +45,8 @@ describe('rcpp2p --demo (the README’s first command)', () => {
     assert.match(all, /welcome\.txt/, 'the file list names the server’s files');
     assert.match(all, /notes\.txt .*Complete\./, 'the put finished');
     assert.match(all, /photo\.jpg .*Complete\./, 'the get finished');
+    assert.match(all, /Code: \d+-[a-z]{6}-[a-z]{6}\n/, 'the send printed its code');
+    assert.match(all, /Received 1 file, .* into \S+received\./, 'the receiver took the send');
     assert.match(all, /The demo worked/);
   });
 });

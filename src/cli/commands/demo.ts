@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import ssh2 from 'ssh2';
 import { saveConfig, type Config } from '../../config/config.js';
 import { identityPathFor } from '../../config/paths.js';
@@ -20,6 +21,8 @@ import type { CommandContext } from '../context.js';
 import { ConsoleView } from '../view.js';
 import { addClientCommand } from './add-client.js';
 import { fileListCommand } from './file-list.js';
+import { receiveCommand } from './receive.js';
+import { sendCommand } from './send.js';
 import { getCommand, putCommand } from './transfer-files.js';
 
 const SERVER = 'DEMO-SERVER';
@@ -175,6 +178,21 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
       if (code !== 0) return code;
       say('');
     }
+    say(
+      `== ${n}. Once, with a code: the client runs rcpp2p send notes.txt, the other machine rcpp2p receive CODE`,
+    );
+    const sent = await sendAndReceive(ctx, clientCtx, {
+      ...serverCtx,
+      view: new ConsoleView({
+        stdout: ctx.io.stderr,
+        stderr: ctx.io.stderr,
+        json: false,
+        prefix: '   [receiver] ',
+      }),
+      io: { ...ctx.io, cwd: join(dir, 'received') },
+    });
+    if (sent !== 0) return sent;
+    say('');
     say('The demo worked: the files moved over an encrypted, mutually authenticated connection.');
     say(
       'Next: install rcpp2p on two machines and run "rcpp2p --configure" on each (README.md, "Install" and "Set up two machines").',
@@ -187,4 +205,31 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
     await rendezvous?.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The one-shot send between the demo's two peers: the sender's printed code is read off its
+ * output and typed into the receiver, as a user would read it to someone.
+ */
+async function sendAndReceive(
+  ctx: CommandContext,
+  senderCtx: CommandContext,
+  receiverCtx: CommandContext,
+): Promise<number> {
+  await mkdir(receiverCtx.io.cwd);
+  let heard: (code: string) => void = () => {};
+  const code = new Promise<string>((resolve) => (heard = resolve));
+  const stdout = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      const m = /Code: (\S+)/.exec(chunk.toString('utf8'));
+      if (m) heard(m[1]!);
+      ctx.io.stdout.write(chunk, () => done());
+    },
+  });
+  const view = new ConsoleView({ stdout, stderr: ctx.io.stderr, json: false });
+  const sending = sendCommand({ ...senderCtx, view }, ['notes.txt']);
+  const received = await Promise.race([sending.then(() => undefined), code]).then((c) =>
+    c === undefined ? 1 : receiveCommand(receiverCtx, c, { to: undefined, force: false }),
+  );
+  return (await sending) || received;
 }

@@ -3,7 +3,6 @@
 // it: link/send-introduction.ts) and then serves the sender's put in receive-only mode: nothing
 // here can be listed or read, files that exist are kept unless --force, and a partial download
 // never replaces a good file.
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { isRcppError, RcppError } from '../../errors.js';
 import { openLink } from '../../link/open-link.js';
@@ -13,6 +12,7 @@ import { deriveSendKey, offerName, parseSendCode, type SendCode } from '../../se
 import { FileServer } from '../../transfer/file-server.js';
 import { loadPeer, type CommandContext } from '../context.js';
 import { formatBytes, formatSeconds, formatSpeed } from '../format.js';
+import { localFolder } from './transfer-files.js';
 
 export async function receiveCommand(
   ctx: CommandContext,
@@ -20,15 +20,7 @@ export async function receiveCommand(
   opts: { to: string | undefined; force: boolean },
 ): Promise<number> {
   const code = parseSendCode(codeText);
-  const folder = resolve(ctx.io.cwd, opts.to ?? '.');
-  const dir = await stat(folder).catch(() => undefined);
-  if (!dir?.isDirectory()) {
-    throw new RcppError(
-      'FILE_NOT_FOUND',
-      `The folder ${folder} does not exist.`,
-      'Create it, or pick another with --to.',
-    );
-  }
+  const folder = await localFolder(ctx, opts.to);
   const peer = await loadPeer(ctx);
   const key = await deriveSendKey(code);
   const label = peer.config.clientName ?? peer.config.serverName ?? 'receiver';

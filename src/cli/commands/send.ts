@@ -4,8 +4,6 @@
 // send-<number>, admits the first receiver that proves it knows the code, puts the files over the
 // link, and exits. Trust is link/send-introduction.ts's; the transfer is an ordinary put, so
 // resume and integrity checks work as for --put.
-import { stat } from 'node:fs/promises';
-import { resolve } from 'node:path';
 import { RcppError } from '../../errors.js';
 import type { Link } from '../../link/link.js';
 import {
@@ -19,13 +17,13 @@ import type { ProgressEvent } from '../../progress.js';
 import { deriveSendKey, makeSendCode, offerName, type SendCode } from '../../secure/send-code.js';
 import { FileClient, type TransferResult } from '../../transfer/file-client.js';
 import { loadPeer, type CommandContext, type Peer } from '../context.js';
-import { report } from './transfer-files.js';
+import { localSources, report } from './transfer-files.js';
 
 /** A send whose number another live send holds is offered again under a new code. */
 const MAX_CODES = 3;
 
 export async function sendCommand(ctx: CommandContext, paths: string[]): Promise<number> {
-  const absolute = await checkLocalPaths(ctx, paths);
+  const absolute = await localSources(ctx, paths);
   const peer = await loadPeer(ctx);
   for (let attempt = 1; ; attempt++) {
     const code = makeSendCode();
@@ -36,24 +34,6 @@ export async function sendCommand(ctx: CommandContext, paths: string[]): Promise
       if (!taken || attempt >= MAX_CODES) throw err;
     }
   }
-}
-
-async function checkLocalPaths(ctx: CommandContext, paths: string[]): Promise<string[]> {
-  const absolute = paths.map((p) => resolve(ctx.io.cwd, p));
-  for (const path of absolute) {
-    const s = await stat(path).catch(() => undefined);
-    if (!s) {
-      throw new RcppError(
-        'FILE_NOT_FOUND',
-        `${path} does not exist.`,
-        'Check the name; nothing was offered.',
-      );
-    }
-    if (!s.isFile() && !s.isDirectory()) {
-      throw new RcppError('NOT_A_FILE', `${path} is neither a file nor a folder.`);
-    }
-  }
-  return absolute;
 }
 
 interface Outcome {

@@ -27,15 +27,7 @@ export async function getCommand(
 ): Promise<number> {
   checkPeerName(serverName, 'file-server name');
   refuseIfNoNameIsValid(remotePaths);
-  const localDir = resolve(ctx.io.cwd, opts.to ?? '.');
-  const dirStat = await stat(localDir).catch(() => undefined);
-  if (!dirStat?.isDirectory()) {
-    throw new RcppError(
-      'FILE_NOT_FOUND',
-      `The folder ${localDir} does not exist.`,
-      'Create it, or pick another with --to.',
-    );
-  }
+  const localDir = await localFolder(ctx, opts.to);
   if (!opts.force) {
     for (const remote of remotePaths) {
       const target = resolve(localDir, basename(remote));
@@ -67,19 +59,7 @@ export async function putCommand(
   opts: TransferCommandOptions,
 ): Promise<number> {
   checkPeerName(serverName, 'file-server name');
-  const absolute = localPaths.map((p) => resolve(ctx.io.cwd, p));
-  for (const path of absolute) {
-    const s = await stat(path).catch(() => undefined);
-    if (!s)
-      throw new RcppError(
-        'FILE_NOT_FOUND',
-        `${path} does not exist.`,
-        'Check the name; nothing was sent.',
-      );
-    if (!s.isFile() && !s.isDirectory()) {
-      throw new RcppError('NOT_A_FILE', `${path} is neither a file nor a folder.`);
-    }
-  }
+  const absolute = await localSources(ctx, localPaths);
   return withServer(ctx, serverName, async ({ link, client }) => {
     const started = Date.now();
     const results = await client.put(absolute, opts.to ?? '', {
@@ -89,6 +69,39 @@ export async function putCommand(
     });
     return report(ctx, serverName, results, link, Date.now() - started);
   });
+}
+
+/** The folder a get or a receive saves into (--to, or the current one): it must exist. */
+export async function localFolder(ctx: CommandContext, to: string | undefined): Promise<string> {
+  const folder = resolve(ctx.io.cwd, to ?? '.');
+  const found = await stat(folder).catch(() => undefined);
+  if (!found?.isDirectory()) {
+    throw new RcppError(
+      'FILE_NOT_FOUND',
+      `The folder ${folder} does not exist.`,
+      'Create it, or pick another with --to.',
+    );
+  }
+  return folder;
+}
+
+/** The files and folders a put or a send reads, as absolute paths; each must exist. */
+export async function localSources(ctx: CommandContext, paths: string[]): Promise<string[]> {
+  const absolute = paths.map((p) => resolve(ctx.io.cwd, p));
+  for (const path of absolute) {
+    const found = await stat(path).catch(() => undefined);
+    if (!found) {
+      throw new RcppError(
+        'FILE_NOT_FOUND',
+        `${path} does not exist.`,
+        'Check the name; nothing was sent.',
+      );
+    }
+    if (!found.isFile() && !found.isDirectory()) {
+      throw new RcppError('NOT_A_FILE', `${path} is neither a file nor a folder.`);
+    }
+  }
+  return absolute;
 }
 
 /** Prints each file's outcome (and JSON with --json); the exit code for the whole transfer. */
