@@ -99,6 +99,8 @@ export class FrameChannel {
   private lastHeard = Date.now();
   private lastProgress = Date.now();
   private lastSentAt = Date.now();
+  /** Whether hold() corked the stream. */
+  private held = false;
   private heartbeat: NodeJS.Timeout | undefined;
 
   constructor(
@@ -307,11 +309,35 @@ export class FrameChannel {
     } finally {
       this.stream.uncork();
     }
-    return !this.stream.writableNeedDrain;
+    return this.held || !this.stream.writableNeedDrain;
   }
 
-  /** Waits until the stream's write buffer has drained; throws the peer's failure at once. */
+  /**
+   * Keeps what is sent from now on in memory (the stream corked) until release() or flush(), so the
+   * frames of many small files leave in a few writes: a few TLS records and packets, not one each.
+   * While held, batch() always reports room; the caller releases once pendingBytes is enough.
+   */
+  hold(): void {
+    if (this.held) return;
+    this.held = true;
+    this.stream.cork();
+  }
+
+  /** Ends hold(): what was kept leaves now. */
+  release(): void {
+    if (!this.held) return;
+    this.held = false;
+    this.stream.uncork();
+  }
+
+  /** Bytes sent but not yet taken by the stream's destination (held ones included). */
+  get pendingBytes(): number {
+    return this.stream.writableLength;
+  }
+
+  /** Waits until the stream's write buffer has drained (releasing a hold first); throws the peer's failure at once. */
   async flush(signal?: AbortSignal): Promise<void> {
+    this.release();
     const since = Date.now();
     for (;;) {
       if (signal?.aborted) throw abortError(signal);

@@ -18,7 +18,7 @@
 
 import { createHash } from 'node:crypto';
 import { lstat, mkdir, realpath, stat } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import { lstatSync, type Stats } from 'node:fs';
 import { join, sep } from 'node:path';
 import { fsError, RcppError } from '../errors.js';
 import { MAX_NAME_BYTES, MAX_PATH_BYTES, MAX_PATH_DEPTH } from '../protocol/limits.js';
@@ -47,12 +47,20 @@ export const MAX_RECEIVE_NAME_BYTES = MAX_NAME_BYTES - (1 + PEER_TAG_CHARS + PAR
  * another peer sent; a different peer starts from zero beside it.
  */
 export function partialPath(target: string, peer: string): string {
-  const tag = createHash('sha256')
-    .update(`rcpp2p partial owner\n${peer}`)
-    .digest('hex')
-    .slice(0, PEER_TAG_CHARS);
+  let tag = peerTags.get(peer);
+  if (tag === undefined) {
+    tag = createHash('sha256')
+      .update(`rcpp2p partial owner\n${peer}`)
+      .digest('hex')
+      .slice(0, PEER_TAG_CHARS);
+    if (peerTags.size >= 64) peerTags.clear();
+    peerTags.set(peer, tag);
+  }
   return `${target}.${tag}${PARTIAL_SUFFIX}`;
 }
+
+/** Peer -> its tag, computed once per peer rather than once per file of a tree. */
+const peerTags = new Map<string, string>();
 
 /**
  * The form two names take when a case-insensitive or normalizing file system (APFS, NTFS) would
@@ -296,7 +304,8 @@ export async function prepareCreate(
   const target = join(dir, name);
   let st: Stats | undefined;
   try {
-    st = await lstatOrUndefined(target);
+    // Synchronous: one metadata call, where an asynchronous one costs more CPU than the call itself.
+    st = lstatSync(target, { throwIfNoEntry: false });
   } catch (err) {
     throw fsError(err, path);
   }

@@ -76,7 +76,7 @@ export async function sendFile(
   resume: ResumeInfo | undefined,
   ctx: SendContext,
 ): Promise<SendOutcome> {
-  if (spec.size <= SMALL_FILE && !resume) {
+  if (isSmallSend(spec, resume)) {
     const { outcome, room } = sendSmall(ch, spec, ctx);
     if (!room) await ch.flush(ctx.signal);
     return outcome;
@@ -114,6 +114,11 @@ export async function sendFile(
 
 /** Files up to this size are sent by sendSmall(). */
 const SMALL_FILE = 64 * 1024;
+
+/** Whether sendFile() sends this file in one go (sendSmall). */
+export function isSmallSend(spec: SendSpec, resume: ResumeInfo | undefined): boolean {
+  return spec.size <= SMALL_FILE && !resume;
+}
 
 /**
  * A small file in one go. Opening, reading and checking it are synchronous calls: a few µs each on

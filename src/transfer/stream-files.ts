@@ -9,7 +9,11 @@
 //
 // The sender ends when it has the receiver's done; every file then has exactly one outcome.
 // Commits (verify, fsync, rename) run beside the receive loop, at most MAX_COMMITS at once, so the
-// next file arrives while the previous one is flushed to disk.
+// next files arrive while earlier ones are flushed to disk. A tree of small files is bound by its
+// fsyncs: a journaled disk commits the fsyncs that wait together in one journal commit, so more in
+// flight means fewer commits (on a journaled ext4, 10,000 files of 4 KiB were received in 3.1-3.9 s
+// with 32 in flight on 16 threads, against 4.9-5.8 s with 8 on libuv's default 4; the CLI sets
+// UV_THREADPOOL_SIZE=16 for this). Each holds one open file.
 
 import { utimes } from 'node:fs/promises';
 import { isRcppError, RcppError } from '../errors.js';
@@ -19,9 +23,11 @@ import { ReceiveOrder } from '../protocol/receive-order.js';
 import { quote } from '../protocol/text.js';
 import type { FrameChannel } from './channel.js';
 import { FileSink, syncDirs, type Prepared } from './receive-file.js';
-import { sendFile, type SendSpec } from './send-file.js';
+import { isSmallSend, sendFile, type SendSpec } from './send-file.js';
 
-const MAX_COMMITS = 8;
+const MAX_COMMITS = 32;
+/** Bytes of small files' frames sent in one go (see FrameChannel.hold). */
+const HOLD_BYTES = 64 * 1024;
 const log = logger('transfer');
 
 export type FileOutcome =
@@ -88,6 +94,9 @@ export async function sendFiles(
   for (const { spec, resume } of files) {
     drainPeer();
     if (outcomes.has(spec.i)) continue; // the receiver gave up on it already
+    // Small files go out together, HOLD_BYTES at a time; a large one streams on its own.
+    if (isSmallSend(spec, resume)) ch.hold();
+    else ch.release();
     const started = Date.now();
     const outcome = await sendFile(ch, spec, resume, {
       ...(opts.signal ? { signal: opts.signal } : {}),
@@ -109,6 +118,7 @@ export async function sendFiles(
       });
       record(spec.i, { ok: false, error: outcome.error });
     }
+    if (ch.pendingBytes >= HOLD_BYTES) await ch.flush(opts.signal);
   }
   ch.send({ t: 'done' });
   await ch.flush(opts.signal);

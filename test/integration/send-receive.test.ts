@@ -190,7 +190,7 @@ describe('send and receive through an OpenSSH rendezvous', { skip: skipUnless(ha
     // kill -9 once a part of the file is on disk (in the partial file, never in huge.bin)
     const partialSize = async (): Promise<number> => {
       for (const name of await readdir(inbox)) {
-        if (name !== 'huge.bin') return (await stat(join(inbox, name))).size;
+        if (name.endsWith('.rcpp2p-partial')) return (await stat(join(inbox, name))).size;
       }
       return 0;
     };

@@ -1,7 +1,10 @@
 // One server, many clients at once; session limits and the one-writer-per-file lock.
 import assert from 'node:assert/strict';
-import { link, mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { link, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { acquireReceiveLock } from '../../../src/transfer/lock.js';
 import {
@@ -176,6 +179,73 @@ describe('concurrency', () => {
     } finally {
       await lock.release();
     }
+  });
+
+  it('the lock files of one folder are links to one owner file, gone with the last lock', async () => {
+    const dir = join(work.path, 'owner');
+    await mkdir(dir);
+    const internal = async (): Promise<string[]> =>
+      (await readdir(dir)).filter((n) => n.endsWith('.rcpp2p-lock')).sort();
+    const a = await acquireReceiveLock(join(dir, 'a.bin'), 'a.bin');
+    const b = await acquireReceiveLock(join(dir, 'b.bin'), 'b.bin');
+    const [sa, sb] = await Promise.all([
+      stat(join(dir, 'a.bin.rcpp2p-lock')),
+      stat(join(dir, 'b.bin.rcpp2p-lock')),
+    ]);
+    assert.equal(sa.ino, sb.ino, 'one inode for the folder, not one per file');
+    assert.equal(sa.mode & 0o777, 0o600);
+    assert.equal(await readFile(join(dir, 'b.bin.rcpp2p-lock'), 'utf8'), `${process.pid}\n`);
+    assert.equal((await internal()).length, 3, 'two lock names and the owner file');
+    await a.release();
+    await assert.rejects(
+      acquireReceiveLock(join(dir, 'b.bin'), 'b.bin'),
+      (err: Error & { code?: string }) => err.code === 'BUSY',
+    );
+    assert.deepEqual((await internal()).length, 2, 'b is still locked through the owner file');
+    await b.release();
+    assert.deepEqual(await internal(), []);
+  });
+
+  it('another process holding a lock makes it BUSY; once it is killed the lock is taken over and its leftovers go', async () => {
+    const dir = join(work.path, 'cross');
+    await mkdir(dir);
+    const target = join(dir, 'shared.bin');
+    const lockModule = fileURLToPath(new URL('../../../src/transfer/lock.js', import.meta.url));
+    const child = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `const { acquireReceiveLock } = await import(${JSON.stringify(lockModule)});
+         await acquireReceiveLock(${JSON.stringify(target)}, 'shared.bin');
+         await acquireReceiveLock(${JSON.stringify(join(dir, 'other.bin'))}, 'other.bin');
+         process.stdout.write('held\\n');
+         setInterval(() => {}, 1000);`,
+      ],
+      { stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      await until(() => out.includes('held'), 10_000, 'the child to take its locks');
+      await assert.rejects(
+        acquireReceiveLock(target, 'shared.bin'),
+        (err: Error & { code?: string }) => err.code === 'BUSY',
+      );
+    } finally {
+      child.kill('SIGKILL');
+      if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+    }
+    // The killed process left its owner file and two lock names behind.
+    assert.equal((await readdir(dir)).filter((n) => n.endsWith('.rcpp2p-lock')).length, 3);
+    const lock = await acquireReceiveLock(target, 'shared.bin');
+    assert.equal(await readFile(`${target}.rcpp2p-lock`, 'utf8'), `${process.pid}\n`);
+    await lock.release();
+    // Its owner file is gone; other.bin's lock name stays until someone takes it over.
+    assert.deepEqual(await readdir(dir), ['other.bin.rcpp2p-lock']);
+    const other = await acquireReceiveLock(join(dir, 'other.bin'), 'other.bin');
+    await other.release();
+    assert.deepEqual(await readdir(dir), []);
   });
 
   it('respects a lock file held by another live process', async () => {

@@ -239,6 +239,37 @@ describe('FrameChannel', () => {
     },
   );
 
+  it('hold() keeps what is sent until release() or flush(), which send it in order', async () => {
+    const [a, b] = pair();
+    const sender = new FrameChannel(a, { peer: 'the receiver', idleTimeoutMs: 1000 });
+    const receiver = new FrameChannel(b, { peer: 'the sender', idleTimeoutMs: 1000 });
+    const frame = (text: string): Buffer => Buffer.concat([Buffer.alloc(5), Buffer.from(text)]);
+    sender.hold();
+    const room = sender.batch(() => {
+      sender.send({ t: 'file', i: 0, offset: 0 } as never);
+      sender.sendFrame(frame('abc'));
+      sender.send({ t: 'file-end', i: 0, sha256: 'ab'.repeat(32) } as never);
+    });
+    assert.equal(room, true, 'a held channel always has room; its caller decides when to release');
+    assert.ok(sender.pendingBytes > 0);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(receiver.poll(), undefined, 'nothing left while held');
+    sender.release();
+    assert.deepEqual(await receiver.readMessage(), { t: 'file', i: 0, offset: 0 });
+    const data = await receiver.read();
+    assert.ok(data.kind === 'data' && Buffer.concat(data.pieces).toString() === 'abc');
+    assert.deepEqual(await receiver.readMessage(), {
+      t: 'file-end',
+      i: 0,
+      sha256: 'ab'.repeat(32),
+    });
+    // flush() ends a hold before it waits, so a held channel never waits for a drain that cannot come.
+    sender.hold();
+    sender.send({ t: 'done' });
+    assert.equal(await within(sender.flush(), 1000), undefined);
+    assert.deepEqual(await receiver.readMessage(), { t: 'done' });
+  });
+
   it('fails a flush at once when the peer breaks the protocol meanwhile', async () => {
     const [a, b] = pair();
     const ch = new FrameChannel(b, { peer: 'the peer', idleTimeoutMs: 0 });
