@@ -23,7 +23,11 @@ export interface FileServerOptions {
   onProgress?: OnProgress;
   /** End a session when the client has sent nothing for this long (default 60 s; 0 = never). */
   idleTimeoutMs?: number;
-  /** Connections served at once (default 32); more are refused with BUSY. */
+  /**
+   * Connections served at once (default 24); more are refused with BUSY. A stalled connection holds
+   * about 2 MiB (a frame in the socket's buffer, the next one read ahead), so 24 of them stay
+   * within about 50 MiB.
+   */
   maxSessions?: number;
   /** Connections one client may hold at once (default a quarter of maxSessions, at least 1). */
   maxSessionsPerClient?: number;
@@ -59,7 +63,7 @@ export class FileServer {
   constructor(private readonly opts: FileServerOptions) {
     this.onProgress = opts.onProgress ?? ignoreProgress;
     this.idleTimeoutMs = opts.idleTimeoutMs ?? 60_000;
-    this.maxSessions = opts.maxSessions ?? 32;
+    this.maxSessions = opts.maxSessions ?? 24;
     this.maxPerClient = opts.maxSessionsPerClient ?? Math.max(1, Math.floor(this.maxSessions / 4));
     const maxAgeMs = opts.partialMaxAgeMs ?? PARTIAL_MAX_AGE_MS;
     if (maxAgeMs > 0) {

@@ -8,6 +8,7 @@ import { mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { MAX_DIRS_PER_COMMAND } from '../../../src/protocol/limits.js';
 import { encodeControl, FrameDecoder } from '../../../src/protocol/frames.js';
 import { decodeMessage, type Message } from '../../../src/protocol/messages.js';
 import { FrameChannel } from '../../../src/transfer/channel.js';
@@ -464,13 +465,19 @@ describe('a malicious server', () => {
     script = async (ch) => {
       await ch.readMessage();
       const dirs = Array.from({ length: 16_384 }, () => ({ root: 0, path: 'photos', mtimeMs: 0 }));
-      for (let k = 0; k < 4; k++)
-        ch.send({ t: 'manifest', files: [], dirs, problems: [], last: k === 3 });
+      const parts = Math.ceil((MAX_DIRS_PER_COMMAND + 1) / dirs.length);
+      for (let k = 0; k < parts; k++)
+        ch.send({ t: 'manifest', files: [], dirs, problems: [], last: k === parts - 1 });
     };
     const client = await openClient(port);
     await assert.rejects(client.get(['photos'], into), (err: Error & { code?: string }) => {
       assert.equal(err.code, 'PROTOCOL_ERROR');
-      assert.match(err.message, /larger manifest than one command may hold \(.*50000 folders/);
+      assert.match(
+        err.message,
+        new RegExp(
+          `larger manifest than one command may hold \\(.*${MAX_DIRS_PER_COMMAND} folders`,
+        ),
+      );
       return true;
     });
     await client.close();
