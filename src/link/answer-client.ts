@@ -174,12 +174,7 @@ function introduced(
   try {
     return introduce(request);
   } catch (err) {
-    refuse(channel, err);
-    ctx.onProgress?.({
-      type: 'server:refused',
-      client: request.client,
-      message: (err as Error).message,
-    });
+    refuseClient(channel, ctx, request.client, err);
     return undefined;
   }
 }
@@ -197,29 +192,27 @@ async function registeredClient(
       refuse(channel, err);
       throw err;
     }));
-  if (client === undefined) {
-    const err = new RcppError(
-      'PEER_REFUSED',
-      `File server ${ctx.serverName} does not know a client named ${request.client}.`,
-      'Run rcpp2p --addclient on the client machine to register it on the rendezvous.',
-    );
-    refuse(channel, err);
-    ctx.onProgress?.({ type: 'server:refused', client: request.client, message: err.message });
-    return undefined;
-  }
   try {
+    if (client === undefined) {
+      throw new RcppError(
+        'PEER_REFUSED',
+        `File server ${ctx.serverName} does not know a client named ${request.client}.`,
+        'Run rcpp2p --addclient on the client machine to register it on the rendezvous.',
+      );
+    }
     await ctx.trust.reload();
     admitClient(ctx.trust, ctx.clientPolicy, ctx.serverName, client);
+    return client;
   } catch (err) {
-    refuse(channel, err);
-    ctx.onProgress?.({
-      type: 'server:refused',
-      client: client.name,
-      message: (err as RcppError).message,
-    });
+    refuseClient(channel, ctx, request.client, err);
     return undefined;
   }
-  return client;
+}
+
+/** Tells the client why it is refused, and the server's log. */
+function refuseClient(channel: Duplex, ctx: AnswerContext, client: string, err: unknown): void {
+  refuse(channel, err);
+  ctx.onProgress?.({ type: 'server:refused', client, message: (err as Error).message });
 }
 
 /**
