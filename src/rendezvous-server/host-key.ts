@@ -3,8 +3,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
-import { parseSshKey } from '../rendezvous/ssh-key.js';
+import { generateSshKeyPair, parseSshKey } from '../rendezvous/ssh-key.js';
 import { fsError, RcppError } from '../errors.js';
 import { checkStateFolder, readGuardedFile } from './file-modes.js';
 
@@ -22,7 +21,7 @@ export async function loadOrCreateHostKey(stateDir: string): Promise<HostKey> {
   await checkStateFolder(stateDir);
   let privateKey = await readGuardedFile(file, 'host key');
   if (privateKey === undefined) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519');
+    const pair = generateSshKeyPair();
     try {
       await mkdir(stateDir, { recursive: true, mode: 0o700 });
       await writeFile(file, pair.private, { mode: 0o600, flag: 'wx' });

@@ -7,13 +7,13 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ssh2 from 'ssh2';
 import { saveAccounts } from '../../src/rendezvous-server/accounts.js';
 import {
   startRendezvousServer,
   type RunningRendezvous,
 } from '../../src/rendezvous-server/server.js';
 import { ProcessTracker, type ProcessHandle, type RunResult } from './processes.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 /** The repository's bin/rcpp2p.js, which runs the build this file belongs to. */
 export const RCPP2P = fileURLToPath(new URL('../../../bin/rcpp2p.js', import.meta.url));
@@ -42,7 +42,7 @@ export class CliLab {
     const root = await mkdtemp(join(tmpdir(), `rcpp2p-${name}-`));
     const home = join(root, 'home');
     await mkdir(join(home, '.ssh'), { recursive: true, mode: 0o700 });
-    const keys = ssh2.utils.generateKeyPairSync('ed25519');
+    const keys = generateSshKeyPair();
     const keyFile = join(home, '.ssh', 'id_ed25519');
     await writeFile(keyFile, keys.private, { mode: 0o600 });
     await writeFile(`${keyFile}.pub`, `${keys.public}\n`);

@@ -24,6 +24,7 @@ import {
   type RendezvousServerOptions,
   type RunningRendezvous,
 } from '../../src/rendezvous-server/server.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 export const ALICE_PASSWORD = 'correct horse battery staple';
 export type KeyName = 'alice' | 'bob' | 'stranger';
@@ -73,9 +74,9 @@ export async function startEmbeddedLab(
   const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-rv-attack-'));
   const stateDir = join(dir, 'state');
   const pairs = {
-    alice: ssh2.utils.generateKeyPairSync('ed25519'),
-    bob: ssh2.utils.generateKeyPairSync('ed25519'),
-    stranger: ssh2.utils.generateKeyPairSync('ed25519'),
+    alice: generateSshKeyPair(),
+    bob: generateSshKeyPair(),
+    stranger: generateSshKeyPair(),
   };
   await saveAccounts(stateDir, [
     {

@@ -4,13 +4,13 @@
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ssh2 from 'ssh2';
 import { formatKnownHostsLine } from '../../src/rendezvous/known-hosts.js';
 import { saveAccounts } from '../../src/rendezvous-server/accounts.js';
 import { startRendezvousServer } from '../../src/rendezvous-server/server.js';
 import { RCPP2P_BIN } from './lab-peers.js';
 import { ProcessTracker, type ExitInfo, type ProcessHandle, type RunResult } from './processes.js';
 import { sshLoginOptions, startSshd } from './sshd.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 export type LoopbackKind = 'embedded' | 'openssh';
 
@@ -47,7 +47,7 @@ export async function startLoopbackRendezvous(
     };
   }
   const state = join(root, 'rendezvous-state');
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateSshKeyPair();
   const keyFile = join(root, 'peer_key');
   await writeFile(keyFile, pair.private, { mode: 0o600 });
   await saveAccounts(state, [{ user: 'peer', authorizedKeys: [pair.public] }]);

@@ -11,6 +11,7 @@ import ssh2 from 'ssh2';
 import type { ClientChannel } from 'ssh2';
 import { renderRendezvousCommand } from '../../src/rendezvous/commands.js';
 import { runChecked, spawnProcess, type ProcessHandle } from './processes.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 export interface RendezvousProcess {
   port: number;
@@ -35,7 +36,7 @@ export async function startRendezvousProcess(
 ): Promise<RendezvousProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-rv-memory-'));
   const state = join(dir, 'state');
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateSshKeyPair();
   await writeFile(join(dir, 'key.pub'), `${pair.public}\n`);
   await runChecked(process.execPath, [
     ...[bin, '--rendezvous-server', '--state', state],

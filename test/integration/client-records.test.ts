@@ -8,7 +8,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import ssh2 from 'ssh2';
 import { isRcppError } from '../../src/errors.js';
 import { ClientRecordReader } from '../../src/rendezvous/client-records.js';
 import { RendezvousDirectory } from '../../src/rendezvous/directory.js';
@@ -24,6 +23,7 @@ import { saveAccounts } from '../../src/rendezvous-server/accounts.js';
 import { startRendezvousServer } from '../../src/rendezvous-server/server.js';
 import { hasSshd, skipUnless } from '../helpers/capability.js';
 import { startSshd } from '../helpers/sshd.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 interface Host {
   host: string;
@@ -53,7 +53,7 @@ async function openSshd(extraConfig: string[] = []): Promise<Host> {
 
 async function openEmbedded(): Promise<Host> {
   const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-records-'));
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateSshKeyPair();
   await saveAccounts(join(dir, 'state'), [{ user: 'peer', authorizedKeys: [pair.public] }]);
   const rv = await startRendezvousServer({
     stateDir: join(dir, 'state'),

@@ -26,6 +26,7 @@ import {
 } from '../../src/rendezvous-server/server.js';
 import { generateIdentity, type Identity } from '../../src/secure/identity.js';
 import { KnownPeers } from '../../src/secure/known-peers.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 const SERVER = 'ASUS';
 const CLIENT = 'LAPTOP';
@@ -43,7 +44,7 @@ interface World {
 
 async function makeWorld(): Promise<World> {
   const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-link-'));
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateSshKeyPair();
   await saveAccounts(join(dir, 'state'), [{ user: 'peer', authorizedKeys: [pair.public] }]);
   const rv = await startRendezvousServer({
     stateDir: join(dir, 'state'),

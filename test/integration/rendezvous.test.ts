@@ -8,7 +8,6 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import ssh2 from 'ssh2';
 import { isRcppError } from '../../src/errors.js';
 import { RendezvousDirectory } from '../../src/rendezvous/directory.js';
 import { formatKnownHostsLine } from '../../src/rendezvous/known-hosts.js';
@@ -23,6 +22,7 @@ import { hashPassword, saveAccounts } from '../../src/rendezvous-server/accounts
 import { startRendezvousServer } from '../../src/rendezvous-server/server.js';
 import { hasSshd, skipUnless } from '../helpers/capability.js';
 import { startSshd, type SshdFixture } from '../helpers/sshd.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 interface Target {
   host: string;
@@ -38,7 +38,7 @@ interface Target {
 
 async function openSshdTarget(): Promise<Target> {
   const fx: SshdFixture = await startSshd({ listenAddress: '127.0.0.1' });
-  const wrong = ssh2.utils.generateKeyPairSync('ed25519');
+  const wrong = generateSshKeyPair();
   return {
     host: fx.host,
     port: fx.port,
@@ -53,7 +53,7 @@ async function openSshdTarget(): Promise<Target> {
 
 async function openEmbeddedTarget(): Promise<Target> {
   const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-embedded-'));
-  const pair = ssh2.utils.generateKeyPairSync('ed25519');
+  const pair = generateSshKeyPair();
   await saveAccounts(join(dir, 'state'), [
     {
       user: 'peer',
@@ -236,7 +236,7 @@ for (const [kind, open, skip] of [
         tmpdir(),
         `rcpp2p-changed-known-hosts-${randomBytes(4).toString('hex')}`,
       );
-      const other = ssh2.utils.generateKeyPairSync('ed25519');
+      const other = generateSshKeyPair();
       const blob = Buffer.from(other.public.split(' ')[1] ?? '', 'base64');
       await writeFile(changed, formatKnownHostsLine(t.host, t.port, 'ssh-ed25519', blob) + '\n');
       try {

@@ -37,6 +37,7 @@ import {
   type LoopbackRendezvousOptions,
 } from '../helpers/loopback-rendezvous.js';
 import type { SshdFixture } from '../helpers/sshd.js';
+import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
 
 const SERVER = 'ASUS';
 const CLIENT = 'LAPTOP';
@@ -451,7 +452,7 @@ for (const setup of SETUPS) {
     if (setup.kind === 'dropbear' && !setup.only) {
       it("Dropbear's host key is checked against known_hosts: another key is refused", async () => {
         const other = join(w.fx.dir, 'other_known_hosts');
-        const key = ssh2.utils.generateKeyPairSync('ed25519');
+        const key = generateSshKeyPair();
         const blob = ssh2.utils.parseKey(key.public);
         assert.ok(!(blob instanceof Error));
         await writeFile(

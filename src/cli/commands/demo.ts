@@ -7,7 +7,6 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import ssh2 from 'ssh2';
 import { saveConfig, type Config } from '../../config/config.js';
 import { identityPathFor } from '../../config/paths.js';
 import { serveRendezvous } from '../../link/serve-rendezvous.js';
@@ -24,6 +23,7 @@ import { fileListCommand } from './file-list.js';
 import { receiveCommand } from './receive.js';
 import { sendCommand } from './send.js';
 import { getCommand, putCommand } from './transfer-files.js';
+import { generateSshKeyPair } from '../../rendezvous/ssh-key.js';
 
 const SERVER = 'DEMO-SERVER';
 const CLIENT = 'DEMO-CLIENT';
@@ -44,7 +44,7 @@ export async function demoCommand(ctx: CommandContext): Promise<number> {
     say(
       '== 1. Start the embedded rendezvous (an SSH server; on real machines any OpenSSH account works)',
     );
-    const keyPair = ssh2.utils.generateKeyPairSync('ed25519');
+    const keyPair = generateSshKeyPair();
     const keyFile = join(dir, 'demo_ssh_key');
     await writeFile(keyFile, keyPair.private, { mode: 0o600 });
     await saveAccounts(join(dir, 'rendezvous'), [

@@ -11,6 +11,7 @@ import ssh2 from 'ssh2';
 import { accountsPath } from '../../../src/rendezvous-server/accounts.js';
 import { startRendezvousServer } from '../../../src/rendezvous-server/server.js';
 import { runCommand, type RunResult } from '../../helpers/processes.js';
+import { generateSshKeyPair } from '../../../src/rendezvous/ssh-key.js';
 
 const BIN = join(import.meta.dirname, '..', '..', '..', '..', 'bin', 'rcpp2p.js');
 const USAGE_EXIT = 2;
@@ -113,7 +114,7 @@ describe('rcpp2p --rendezvous-server', { timeout: 120_000 }, () => {
   });
 
   describe('refuses state other users could change', () => {
-    const keyLine = ssh2.utils.generateKeyPairSync('ed25519').public;
+    const keyLine = generateSshKeyPair().public;
     const prepared = async (): Promise<string> => {
       const state = newState();
       const keyFile = join(dir, `key${n}.pub`);

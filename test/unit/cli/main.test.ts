@@ -9,12 +9,12 @@ import { EventEmitter } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { PassThrough, Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
-import ssh2 from 'ssh2';
 import { main } from '../../../src/cli/main.js';
 import { buildProgram, type Chosen } from '../../../src/cli/program.js';
 import { makeAsk } from '../../../src/cli/prompt.js';
 import type { CliIo } from '../../../src/cli/io.js';
 import { resolveSshAuth } from '../../../src/rendezvous/ssh-auth.js';
+import { generateSshKeyPair } from '../../../src/rendezvous/ssh-key.js';
 
 class Capture extends Writable {
   text = '';
@@ -254,7 +254,7 @@ describe('advice names the --config the user gave', () => {
   it('"Next" lines after --configure --yes carry --config too', async () => {
     const config = join(dir, 'next', 'config.json');
     const key = join(dir, 'next-key');
-    await writeFile(key, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    await writeFile(key, generateSshKeyPair().private, { mode: 0o600 });
     const r = await run([
       '--configure',
       '--yes',
@@ -315,7 +315,7 @@ describe('--configure --yes checks what it can before saving', () => {
 
   it('a public key instead of the private one', async () => {
     const pub = join(dir, 'id.pub');
-    await writeFile(pub, ssh2.utils.generateKeyPairSync('ed25519').public + '\n');
+    await writeFile(pub, generateSshKeyPair().public + '\n');
     const r = await run([...base(join(dir, 'pub', 'config.json')), '--identity', pub]);
     assert.equal(r.code, 2);
     assert.match(
@@ -326,7 +326,7 @@ describe('--configure --yes checks what it can before saving', () => {
 
   it('a malformed --trust-host-key', async () => {
     const key = join(dir, 'fp-key');
-    await writeFile(key, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    await writeFile(key, generateSshKeyPair().private, { mode: 0o600 });
     const r = await run([
       ...base(join(dir, 'fp', 'config.json')),
       '--identity',
@@ -349,7 +349,7 @@ describe('a wrong key passphrase is named as one', () => {
   let key: string;
   before(async () => {
     key = join(dir, 'encrypted_key');
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', {
+    const pair = generateSshKeyPair({
       passphrase,
       cipher: 'aes256-ctr',
       rounds: 16,
@@ -428,7 +428,7 @@ describe('Ctrl-C', () => {
     await new Promise<void>((r) => blackHole.listen(0, '127.0.0.1', r));
     const port = (blackHole.address() as AddressInfo).port;
     const key = join(dir, 'ctrlc-key');
-    await writeFile(key, ssh2.utils.generateKeyPairSync('ed25519').private, { mode: 0o600 });
+    await writeFile(key, generateSshKeyPair().private, { mode: 0o600 });
     const config = join(dir, 'ctrlc', 'config.json');
     const made = await run([
       '--configure',
