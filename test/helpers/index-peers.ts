@@ -32,9 +32,11 @@ export interface LoopbackRendezvous {
 export async function startLoopbackRendezvous(
   kind: LoopbackKind,
   root: string,
+  /** More sshd_config lines (OpenSSH kind only). */
+  sshdConfig: string[] = [],
 ): Promise<LoopbackRendezvous> {
   if (kind === 'openssh') {
-    const fx = await startSshd({ listenAddress: '127.0.0.1' });
+    const fx = await startSshd({ listenAddress: '127.0.0.1', extraConfig: sshdConfig });
     return {
       kind,
       target: `${fx.user}@${fx.host}:${fx.port}`,

@@ -6,76 +6,40 @@
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { isRcppError } from '../../src/errors.js';
 import { ClientRecordReader } from '../../src/rendezvous/client-records.js';
 import { RendezvousDirectory } from '../../src/rendezvous/directory.js';
-import { formatKnownHostsLine } from '../../src/rendezvous/known-hosts.js';
 import {
   selfRecord,
   serializePeerRecord,
   type PeerRecord,
 } from '../../src/rendezvous/peer-record.js';
 import { RendezvousSession } from '../../src/rendezvous/ssh-session.js';
-import type { SshAuth } from '../../src/rendezvous/ssh-auth.js';
-import { saveAccounts } from '../../src/rendezvous-server/accounts.js';
-import { startRendezvousServer } from '../../src/rendezvous-server/server.js';
 import { hasSshd, skipUnless } from '../helpers/capability.js';
-import { startSshd } from '../helpers/sshd.js';
-import { generateSshKeyPair } from '../../src/rendezvous/ssh-key.js';
+import {
+  startLoopbackRendezvous,
+  type LoopbackKind,
+  type LoopbackRendezvous,
+} from '../helpers/index-peers.js';
 
 interface Host {
-  host: string;
-  port: number;
-  user: string;
-  auth: SshAuth;
-  knownHostsFile: string;
-  /** rcpp2p's folder as peers name it, and where it is on disk. */
-  dir: string;
+  rv: LoopbackRendezvous;
+  /** Where the account's client records are on disk. */
   clientsDir: string;
   stop(): Promise<void>;
 }
 
-async function openSshd(extraConfig: string[] = []): Promise<Host> {
-  const fx = await startSshd({ listenAddress: '127.0.0.1', extraConfig });
+async function openHost(kind: LoopbackKind, sshdConfig: string[] = []): Promise<Host> {
+  const root = await mkdtemp(join(tmpdir(), 'rcpp2p-records-'));
+  const rv = await startLoopbackRendezvous(kind, root, sshdConfig);
   return {
-    host: fx.host,
-    port: fx.port,
-    user: fx.user,
-    auth: { method: 'key', path: fx.clientKeyFile, privateKey: await readFile(fx.clientKeyFile) },
-    knownHostsFile: fx.knownHostsFile,
-    dir: fx.rendezvousDir,
-    clientsDir: join(fx.rendezvousDir, 'clients'),
-    stop: () => fx.stop(),
-  };
-}
-
-async function openEmbedded(): Promise<Host> {
-  const dir = await mkdtemp(join(tmpdir(), 'rcpp2p-records-'));
-  const pair = generateSshKeyPair();
-  await saveAccounts(join(dir, 'state'), [{ user: 'peer', authorizedKeys: [pair.public] }]);
-  const rv = await startRendezvousServer({
-    stateDir: join(dir, 'state'),
-    host: '127.0.0.1',
-    port: 0,
-  });
-  const knownHostsFile = join(dir, 'known_hosts');
-  await writeFile(
-    knownHostsFile,
-    formatKnownHostsLine('127.0.0.1', rv.port, rv.hostKey.type, rv.hostKey.blob) + '\n',
-  );
-  return {
-    host: '127.0.0.1',
-    port: rv.port,
-    user: 'peer',
-    auth: { method: 'key', path: 'test-key', privateKey: Buffer.from(pair.private) },
-    knownHostsFile,
-    dir: '.rcpp2p',
-    clientsDir: join(dir, 'state', 'home', 'peer', '.rcpp2p', 'clients'),
+    rv,
+    clientsDir: join(dirname(rv.indexesDir), 'clients'),
     async stop() {
-      await rv.close();
-      await rm(dir, { recursive: true, force: true });
+      await rv.stop();
+      await rm(root, { recursive: true, force: true });
     },
   };
 }
@@ -96,19 +60,20 @@ async function connect(h: Host): Promise<{
   stop: AbortController;
 }> {
   const stop = new AbortController();
+  const [user, hostPort] = h.rv.target.split('@') as [string, string];
   const session = await RendezvousSession.open({
-    host: h.host,
-    port: h.port,
-    user: h.user,
-    auth: h.auth,
-    knownHostsFile: h.knownHostsFile,
+    host: '127.0.0.1',
+    port: Number(hostPort.split(':')[1]),
+    user,
+    auth: { method: 'key', path: h.rv.keyFile, privateKey: await readFile(h.rv.keyFile) },
+    knownHostsFile: h.rv.knownHostsFile,
     localPort: 0,
     portFallback: 'any',
     keepaliveSeconds: 15,
     readyTimeoutMs: 10_000,
     signal: stop.signal,
   });
-  const directory = new RendezvousDirectory(session, h.dir);
+  const directory = new RendezvousDirectory(session, h.rv.dir);
   await directory.hello('server', 'ASUS', NEVER); // makes the folders, as a server's login does
   return {
     session,
@@ -130,7 +95,7 @@ async function until(check: () => boolean, what: string, ms = 15_000): Promise<v
 describe('client record reader on OpenSSH', { skip: skipUnless(hasSshd()) }, () => {
   let h: Host;
   before(async () => {
-    h = await openSshd();
+    h = await openHost('openssh');
   });
   after(() => h?.stop());
 
@@ -190,7 +155,7 @@ describe(
   () => {
     let h: Host;
     before(async () => {
-      h = await openSshd(['ChannelTimeout session:command=3s']);
+      h = await openHost('openssh', ['ChannelTimeout session:command=3s']);
     });
     after(() => h?.stop());
 
@@ -214,7 +179,7 @@ describe(
 describe('client record reader on the embedded rendezvous', () => {
   let h: Host;
   before(async () => {
-    h = await openEmbedded();
+    h = await openHost('embedded');
   });
   after(() => h?.stop());
 
