@@ -344,14 +344,7 @@ export class RendezvousSession {
     return this.openChannel<ExecResult>(limit.signal, (done) => {
       this.client.exec(command, (err, channel) => {
         if (err) {
-          done.fail(
-            new RcppError(
-              'RENDEZVOUS_REFUSED',
-              `The rendezvous host refused to run a command: ${err.message}.`,
-              '',
-              { cause: err },
-            ),
-          );
+          done.fail(commandRefused(err));
           return;
         }
         if (!done.adopt(channel)) return;
@@ -469,14 +462,7 @@ export class RendezvousSession {
     return this.openChannel<ClientChannel>(opts.signal, (done) => {
       this.client.exec(command, (err, channel) => {
         if (err) {
-          done.fail(
-            new RcppError(
-              'RENDEZVOUS_REFUSED',
-              `The rendezvous host refused to run a command: ${err.message}.`,
-              '',
-              { cause: err },
-            ),
-          );
+          done.fail(commandRefused(err));
           return;
         }
         if (!done.adopt(channel)) return;
@@ -775,4 +761,14 @@ function describeAuth(auth: SshAuth): string {
     case 'password':
       return 'password';
   }
+}
+
+/** The host would not start a command (a channel or exec request refused). */
+function commandRefused(err: Error): RcppError {
+  return new RcppError(
+    'RENDEZVOUS_REFUSED',
+    `The rendezvous host refused to run a command: ${err.message}.`,
+    '',
+    { cause: err },
+  );
 }
